@@ -1,0 +1,1 @@
+"""energy3d.cli"""
