@@ -189,6 +189,7 @@ def orbit_camera(target: Tensor, distance, azimuth_deg, elevation_deg, roll_deg=
     dt = target.dtype if target.is_floating_point() else torch.float32
     target = target.to(dt)
     d, az, el, ro = (torch.as_tensor(v, dtype=dt) for v in (distance, azimuth_deg, elevation_deg, roll_deg))
+    d, az, el, ro = torch.broadcast_tensors(d, az, el, ro)
     az, el, ro = az * (math.pi / 180), el * (math.pi / 180), ro * (math.pi / 180)
     c = torch.cos(el)
     if up_axis == "y":
