@@ -1,0 +1,180 @@
+"""Motion container and the load_motion dispatcher."""
+
+import numpy as np
+import pytest
+
+from energy3d.data.motion import Motion, concat_motions, load_motion
+from energy3d.errors import InputError
+from energy3d.skeleton.layouts import BANDAI21, H36M17
+
+
+def make(counts=(5, 4), fps=30.0, actions=("walk", "run")):
+    """Frame values encode (clip, frame-in-clip): joints[..., 0] = clip, joints[..., 1] = frame."""
+    rows, idx = [], []
+    for c, n in enumerate(counts):
+        for t in range(n):
+            rows.append(np.tile([c, t, 0.0], (17, 1)))
+            idx.append(c)
+    clips = [{"name": f"clip{c}", "action": a} for c, a in enumerate(actions)]
+    return Motion(np.array(rows, np.float32).reshape(-1, 17, 3), "h36m17", np.array(idx), clips, fps)
+
+
+def test_basics():
+    m = make()
+    assert len(m) == 9 and m.num_clips == 2 and m.layout == H36M17
+    assert m.clips[0] == {"name": "clip0", "action": "walk", "style": "", "subject": ""}
+    assert m.actions().tolist() == ["walk"] * 5 + ["run"] * 4
+    assert m.clip_starts.tolist() == [0, 5, 9]
+    assert m.frame_in_clip().tolist() == [0, 1, 2, 3, 4, 0, 1, 2, 3]
+    np.testing.assert_array_equal(m.clip("clip1")[:, 0, 1], [0, 1, 2, 3])
+
+
+def test_subsample_per_clip():
+    s = make().subsample(10)
+    assert s.fps == 10.0
+    got = [(int(j[0, 0]), int(j[0, 1])) for j in s.joints]
+    assert got == [(0, 0), (0, 3), (1, 0), (1, 3)]
+    assert s.clip_index.tolist() == [0, 0, 1, 1]
+    s15 = make().subsample(15)
+    assert [int(j[0, 1]) for j in s15.joints] == [0, 2, 4, 0, 2]
+    with pytest.raises(InputError, match="cannot subsample 30 fps to 7 fps"):
+        make().subsample(7)
+    with pytest.raises(InputError, match="positive"):
+        make().subsample(0)
+
+
+def test_select_clips():
+    m = make(counts=(2, 3, 4), actions=("a", "b", "c"))
+    by_mask = m.select_clips(np.array([True, False, True]))
+    by_name = m.select_clips(["clip2", "clip0"])
+    by_index = m.select_clips([0, 2])
+    for s in (by_mask, by_name, by_index):
+        assert [c["name"] for c in s.clips] == ["clip0", "clip2"]
+        assert s.clip_index.tolist() == [0, 0, 1, 1, 1, 1]
+        assert s.joints[:, 0, 0].tolist() == [0, 0, 2, 2, 2, 2]
+    assert len(m.select_clips(np.zeros(3, bool))) == 0
+    with pytest.raises(InputError, match="unknown clip name"):
+        m.select_clips(["nope"])
+    with pytest.raises(InputError, match=r"shape \(3,\)"):
+        m.select_clips(np.array([True, False]))
+
+
+def test_validation():
+    with pytest.raises(InputError, match=r"expected shape \(\.\.\., 17, 3\)"):
+        Motion(np.zeros((3, 16, 3)), H36M17, np.zeros(3), [{"name": "x"}], 30)
+    with pytest.raises(InputError, match="non-decreasing"):
+        Motion(np.zeros((3, 17, 3)), H36M17, [1, 0, 1], [{"name": "x"}, {"name": "y"}], 30)
+    with pytest.raises(InputError, match=r"\[0, 1\)"):
+        Motion(np.zeros((2, 17, 3)), H36M17, [0, 1], [{"name": "x"}], 30)
+    with pytest.raises(InputError, match="fps"):
+        Motion(np.zeros((2, 17, 3)), H36M17, [0, 0], [{"name": "x"}], -1)
+
+
+def test_concat():
+    a, b = make(), make(counts=(2,), actions=("jump",))
+    c = concat_motions([a, b])
+    assert c.num_clips == 3 and c.clip_index.tolist()[-3:] == [1, 2, 2]
+    with pytest.raises(InputError, match="fps"):
+        concat_motions([a, make(fps=50.0)])
+
+
+BVH = """HIERARCHY
+ROOT Hips
+{{
+  OFFSET 0 0 0
+  CHANNELS 6 Xposition Yposition Zposition Zrotation Xrotation Yrotation
+{body}
+}}
+MOTION
+Frames: 3
+Frame Time: 0.0333333
+{rows}
+"""
+LIMBS = [("Spine1", "Hips", (0, 30, 0)), ("Neck", "Spine1", (0, 25, 0)), ("Head", "Neck", (0, 10, 0)),
+         ("LeftUpLeg", "Hips", (10, -5, 0)), ("LeftLeg", "LeftUpLeg", (0, -45, 0)), ("LeftFoot", "LeftLeg", (0, -45, 0)),
+         ("RightUpLeg", "Hips", (-10, -5, 0)), ("RightLeg", "RightUpLeg", (0, -45, 0)),
+         ("RightFoot", "RightLeg", (0, -45, 0)), ("LeftArm", "Spine1", (18, 20, 0)), ("LeftForeArm", "LeftArm", (28, 0, 0)),
+         ("LeftHand", "LeftForeArm", (25, 0, 0)), ("RightArm", "Spine1", (-18, 20, 0)),
+         ("RightForeArm", "RightArm", (-28, 0, 0)), ("RightHand", "RightForeArm", (-25, 0, 0))]
+
+
+def cmu_bvh_text():
+    """A CMU-named rig in centimetres (span ~1.9 m, so units auto-detect as cm)."""
+    def body(parent, depth):
+        out = []
+        for name, par, off in LIMBS:
+            if par == parent:
+                inner = body(name, depth + 1) or "End Site { OFFSET 0 5 0 }"
+                out.append(f"JOINT {name}\n{{\nOFFSET {off[0]} {off[1]} {off[2]}\n"
+                           f"CHANNELS 3 Zrotation Xrotation Yrotation\n{inner}\n}}")
+        return "\n".join(out)
+
+    nval = 6 + 3 * len(LIMBS)
+    rows = "\n".join(" ".join(["0", str(90 + t), "0"] + ["0"] * (nval - 3)) for t in range(3))
+    return BVH.format(body=body("Hips", 1), rows=rows)
+
+
+def test_load_motion_bvh_file_and_folder(tmp_path):
+    (tmp_path / "clips").mkdir()
+    for name in ("a_walk", "b_run"):
+        (tmp_path / "clips" / f"{name}.bvh").write_text(cmu_bvh_text())
+    one = load_motion(tmp_path / "clips" / "a_walk.bvh")
+    assert one.layout == H36M17 and one.joints.shape == (3, 17, 3) and one.fps == 30.0
+    np.testing.assert_allclose(one.joints[:, 0], [[0, 0.90, 0], [0, 0.91, 0], [0, 0.92, 0]], atol=1e-6)
+    np.testing.assert_allclose(one.joints[0, H36M17.index("LKnee")], [0.10, 0.40, 0], atol=1e-6)
+    both = load_motion(tmp_path / "clips", fps=10)
+    assert [c["name"] for c in both.clips] == ["a_walk", "b_run"] and len(both) == 2
+    assert load_motion(tmp_path / "clips" / "a_walk.bvh", units="m").joints[0, 0, 1] == pytest.approx(90.0)
+
+
+def test_load_motion_npz_dispatch(tmp_path):
+    from energy3d.skeleton.layouts import BANDAI21 as B
+
+    n = 4
+    np.savez(tmp_path / "bandai.npz", joints_mm=np.full((n, 21, 3), 1000, np.int16), joint_names=np.array(B.joints),
+             clip_start=np.array([0, n]), clip_name=np.array(["dataset-2_walk_normal_001"]),
+             dataset=np.array(["dataset-2"]), content=np.array(["walk"]), style=np.array(["normal"]),
+             take=np.array([1]), fps=np.array(30))
+    m = load_motion(tmp_path / "bandai.npz", layout="bandai21")
+    assert m.layout == BANDAI21 and np.all(m.joints == 1.0) and m.clips[0]["action"] == "walk"
+    a = np.random.default_rng(0).normal(size=(4, 32, 3))
+    np.savez(tmp_path / "h36m.npz", positions_3d={"S1": {"Walking 1": a}})
+    h = load_motion(tmp_path / "h36m.npz", fps=25)
+    assert h.layout == H36M17 and len(h) == 2 and h.clips[0]["subject"] == "S1"
+    np.testing.assert_allclose(h.joints[1, 0], [a[2, 0, 0], a[2, 0, 2], -a[2, 0, 1]], atol=1e-6)
+
+
+def test_load_motion_errors(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        load_motion(tmp_path / "missing.bvh")
+    (tmp_path / "x.txt").write_text("hello")
+    with pytest.raises(InputError, match="unknown motion source type '.txt'"):
+        load_motion(tmp_path / "x.txt")
+    (tmp_path / "broken.npz").write_bytes(b"\x00\x01garbage")
+    with pytest.raises(InputError, match="broken.npz: not a readable .npz"):
+        load_motion(tmp_path / "broken.npz")
+    np.savez(tmp_path / "other.npz", poses=np.zeros(3))
+    with pytest.raises(InputError, match=r"other.npz: unknown npz motion file: keys \['poses'\]"):
+        load_motion(tmp_path / "other.npz")
+    np.savez(tmp_path / "d2.npz", positions_2d={"S1": {}})
+    with pytest.raises(InputError, match="load_h36m_2d"):
+        load_motion(tmp_path / "d2.npz")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no .bvh or .h5"):
+        load_motion(tmp_path / "empty")
+
+
+def test_real_bvh_and_npz_agree(data_dir):
+    bvh = load_motion(data_dir / "motion_bandai" / "bvh", fps=10)
+    assert bvh.num_clips == 9 and bvh.layout == H36M17 and bvh.fps == 10.0
+    ref = load_motion(data_dir / "motion_bandai" / "bandai_joints21_30fps_mm.npz", fps=10, layout="bandai21")
+    ref = ref.select_clips([c["name"] for c in bvh.clips]).to_layout("h36m17")
+    assert [c["name"] for c in ref.clips] == sorted(c["name"] for c in bvh.clips)
+    # same clip order (both sorted by name), same frames; npz rounding to whole mm allows < 1 mm
+    np.testing.assert_array_equal(ref.clip_index, bvh.clip_index)
+    err = np.linalg.norm(ref.joints - bvh.joints, axis=-1)
+    head = H36M17.index("Head")
+    assert np.delete(err, head, axis=1).max() < 1e-3
+    # the derived head top extends the ~6.5 cm Neck->Head bone to 18 cm: rounding errors grow ~4x
+    assert err[:, head].max() < 5e-3
+    assert [c["action"] for c in ref.clips] == [c["action"] for c in bvh.clips]
