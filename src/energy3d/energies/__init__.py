@@ -1,1 +1,1 @@
-"""energy3d.energies"""
+"""Energies: pose lifting (reprojection + feasibility) and frustum voxel energies."""

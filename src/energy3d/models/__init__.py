@@ -1,1 +1,1 @@
-"""energy3d.models"""
+"""Networks: lifting baseline and IGE lifter (voxel and structured models live beside them)."""

@@ -1,0 +1,179 @@
+"""``energy3d <verb>``: the command line. Thin: it parses arguments and calls the library.
+
+Verbs: ``fit`` (train from a config), ``evaluate`` (metrics of a checkpoint on motion data),
+``lift`` (2D keypoints -> 3D), ``info`` (describe a checkpoint).
+
+Errors a user can cause end in one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from energy3d.errors import InputError
+
+
+def _parse_set(items: list[str]) -> dict:
+    """``--set train.epochs=3 model.steps=8`` -> nested dict (values parsed as JSON when possible)."""
+    out: dict = {}
+    for it in items or []:
+        if "=" not in it:
+            raise InputError(f"--set expects KEY=VALUE, got {it!r}")
+        key, val = it.split("=", 1)
+        try:
+            v = json.loads(val)
+        except json.JSONDecodeError:
+            v = val
+        d = out
+        parts = key.split(".")
+        for p in parts[:-1]:
+            d = d.setdefault(p, {})
+        d[parts[-1]] = v
+    return out
+
+
+def cmd_fit(args) -> int:
+    from energy3d.config import load_json
+
+    raw = load_json(args.config)
+    kind = raw.get("kind", "lift")
+    if kind != "lift":
+        raise InputError(f"{args.config}: unknown experiment kind {kind!r} (known: lift)")
+    raw.pop("kind", None)
+    from energy3d.config import from_dict
+    from energy3d.lifting import LiftExperiment, LiftingTask, _merge
+    from energy3d.train.loop import fit
+
+    exp = from_dict(LiftExperiment, _merge(raw, _parse_set(args.set)), where=str(args.config))
+    out = Path(args.out) if args.out else Path("runs") / exp.name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "experiment.json").write_text(json.dumps({"kind": "lift", **__import__("energy3d.config", fromlist=["to_dict"]).to_dict(exp)}, indent=2))
+    task = LiftingTask(exp)
+    summary = fit(task, exp.train, out, resume=not args.restart, progress=not args.quiet,
+                  stop_after_batches=args.stop_after)
+    if summary.get("stopped"):
+        print(f"stopped after {args.stop_after} batches; run the same command again to resume")
+        return 0
+    print(json.dumps({"run": str(out), "best": summary["best"], "seconds": round(summary["seconds"], 1)}, indent=2))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from energy3d.data.lifting import CameraConfig, LiftDataConfig, build_lifting_set, load_lifting_split
+    from energy3d.lifting import evaluate_lifter, load_lifter
+    from energy3d.config import from_dict
+
+    model, meta = load_lifter(args.checkpoint)
+    data_cfg = from_dict(LiftDataConfig, meta["config"]["data"])
+    if args.motion in ("bandai", "bandai-test", "bandai-val"):
+        split = "val" if args.motion == "bandai-val" else "test"
+        ds = load_lifting_split(LiftDataConfig(fps=args.fps, seed=args.seed), split)
+        source = f"Bandai npz, {split} split, {args.fps:g} fps"
+    else:
+        from energy3d.data.motion import load_motion
+
+        motion = load_motion(args.motion, units=args.units, fps=args.fps)
+        ds = build_lifting_set(motion, LiftDataConfig(fps=args.fps, seed=args.seed), seed_offset=3)
+        source = f"{args.motion} ({len(motion.clips)} clips, {args.fps:g} fps)"
+    res = evaluate_lifter(model, ds, two_d=args.two_d, noise=data_cfg.noise, seed=args.seed, steps=args.steps)
+    res["source"] = source
+    res["checkpoint"] = str(args.checkpoint)
+    res["model_type"] = meta["model_type"]
+    _print_table(res)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(res, indent=2))
+    return 0
+
+
+def _print_table(res: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{res['model_type']} on {res['source']} ({res['two_d']} 2D), mm")
+    for c in ("action", "poses", "MPJPE", "P1a", "PA-MPJPE"):
+        t.add_column(c, justify="right" if c != "action" else "left")
+    for g, m in res["per_group"].items():
+        t.add_row(g, str(m["count"]), f"{m['mpjpe_mm']:.1f}", f"{m['p1a_mm']:.1f}", f"{m['pa_mpjpe_mm']:.1f}")
+    a = res["average"]
+    t.add_row("average (of actions)", str(res["poses"]), f"{a['mpjpe_mm']:.1f}", f"{a['p1a_mm']:.1f}", f"{a['pa_mpjpe_mm']:.1f}", style="bold")
+    Console().print(t)
+
+
+def cmd_lift(args) -> int:
+    from energy3d.cli.lift import run_lift
+
+    run_lift(args)
+    return 0
+
+
+def cmd_info(args) -> int:
+    from energy3d.train.checkpoint import read_checkpoint_meta
+
+    meta = read_checkpoint_meta(args.checkpoint)
+    keep = {k: meta[k] for k in ("model_type", "library_version", "format_version", "parameters", "macs", "metrics", "license") if k in meta}
+    print(json.dumps(keep, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="energy3d", description="Energy-based 3D inference from 2D observations.")
+    sub = p.add_subparsers(dest="verb", required=True)
+
+    f = sub.add_parser("fit", help="train a model from a named config (resumes automatically)")
+    f.add_argument("config", help="experiment JSON, e.g. configs/lift/ige4-gt.json")
+    f.add_argument("--out", help="run folder (default runs/NAME)")
+    f.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override config values, e.g. train.epochs=3")
+    f.add_argument("--restart", action="store_true", help="ignore saved state and start over")
+    f.add_argument("--quiet", action="store_true", help="no progress bar")
+    f.add_argument("--stop-after", type=int, default=None, metavar="N", help=argparse.SUPPRESS)
+    f.set_defaults(func=cmd_fit)
+
+    e = sub.add_parser("evaluate", help="MPJPE / P1a / PA-MPJPE of a lifting checkpoint on motion data")
+    e.add_argument("checkpoint", help="NAME.json (with NAME.safetensors beside it)")
+    e.add_argument("--motion", default="bandai", help="'bandai' (test split), 'bandai-val', a Bandai/Human3.6M npz, a BVH file or a folder of BVH files")
+    e.add_argument("--two-d", choices=["gt", "noisy"], default="gt", help="exact projections or the detector-noise model")
+    e.add_argument("--units", default=None, help="BVH units (m, cm, mm, inch); detected when omitted")
+    e.add_argument("--fps", type=float, default=10.0, help="subsample motion to this frame rate")
+    e.add_argument("--steps", type=int, default=None, help="IGE inner steps (default: as trained)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the virtual cameras and noise")
+    e.add_argument("--json", help="also save the results here")
+    e.set_defaults(func=cmd_evaluate)
+
+    l = sub.add_parser("lift", help="lift 2D keypoints (COCO / OpenPose JSON, npz) to 3D")
+    l.add_argument("input", help="COCO keypoints JSON, OpenPose JSON file or folder, or npz of (N, J, 2)")
+    l.add_argument("--layout", default=None, help="joint layout of the input (coco17, openpose25, h36m17, mpii16, ...)")
+    l.add_argument("--image-size", nargs=2, type=float, metavar=("W", "H"), help="image size in pixels (if the file has none)")
+    l.add_argument("--focal", type=float, default=None, help="focal length in pixels (default 1.2 x max(W, H))")
+    l.add_argument("--checkpoint", default=None, help="lifting checkpoint (default: the bundled IGE model)")
+    l.add_argument("--out", required=True, help="output folder")
+    l.add_argument("--max-plot", type=int, default=4, help="people drawn in the PNG")
+    l.set_defaults(func=cmd_lift)
+
+    i = sub.add_parser("info", help="describe a checkpoint")
+    i.add_argument("checkpoint")
+    i.set_defaults(func=cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except InputError as e:
+        print(f"energy3d {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as e:
+        print(f"energy3d {args.verb}: error: {e.filename or e}: no such file", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"energy3d {args.verb}: interrupted" + ("; run the same command again to resume" if args.verb == "fit" else ""),
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

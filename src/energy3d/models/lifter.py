@@ -1,0 +1,183 @@
+"""2D -> 3D pose lifting networks: the baseline of Martinez et al. and the IGE-Net lifter.
+
+Inputs are observed 2D joints in normalised camera coordinates ``(p - c) / f`` of shape
+``(B, J2, 2)``; outputs are camera-frame 3D joints in metres ``(B, J, 3)`` (x right, y down,
+z forward), *not* root-centred: IGE-Net's reprojection energy needs the absolute position. Both
+models standardise inputs and outputs with training-set statistics held as buffers (saved with
+the weights).
+
+* :class:`BaselineLifter` (Martinez et al. 2017, as used by IGE-Net §5.1): linear -> ``blocks``
+  residual blocks of 2 x (linear, batch norm, ReLU, dropout) -> linear. ``b1024-2`` is the full
+  baseline, ``b128-1`` the IGE initialiser (~44k parameters). Weight clipping is removed as in the
+  paper (the losses are scale-agnostic).
+* :class:`IGELifter`: ``y0`` from a baseline, then ``T`` steps of :class:`~energy3d.optim.UnrolledGD`
+  on :class:`~energy3d.energies.pose.PoseEnergy`; every iterate is returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from energy3d.energies.pose import PoseEnergy
+from energy3d.errors import InputError
+from energy3d.optim.unrolled import UnrolledGD, UnrolledInfo
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class LifterConfig:
+    """Model settings of a lifting network.
+
+    Attributes:
+        type: ``"baseline"`` or ``"ige"``.
+        width, blocks, dropout: baseline (or IGE initialiser) size; ``b128-1`` is width 128, 1 block.
+        steps: IGE inner steps ``T``.
+        energy_hidden, energy_out: energy network sizes (256 and 8 in the paper).
+        energy_init_scale: scale of the energy output layers' initial weights (1e-3, §5.2).
+        momentum: learn momentum in the inner optimiser.
+        input_layout, output_layout: joint layouts of the 2D input and 3D output.
+    """
+
+    type: str = "baseline"
+    width: int = 1024
+    blocks: int = 2
+    dropout: float = 0.5
+    steps: int = 4
+    energy_hidden: int = 256
+    energy_out: int = 8
+    energy_init_scale: float = 1e-3
+    momentum: bool = True
+    input_layout: str = "h36m17"
+    output_layout: str = "h36m17"
+
+
+class _Block(nn.Module):
+    def __init__(self, width: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(dropout),
+            nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(dropout),
+        )
+
+    def forward(self, h):
+        return h + self.net(h)
+
+
+class BaselineLifter(nn.Module):
+    """Residual MLP lifter (Martinez et al. 2017).
+
+    Args:
+        num_in, num_out: input 2D joints ``J2`` and output 3D joints ``J``.
+        width, blocks, dropout: see :class:`LifterConfig`.
+
+    Shapes:
+        ``(B, J2, 2)`` normalised coordinates -> ``(B, J, 3)`` camera-frame metres.
+
+    Example:
+        >>> net = BaselineLifter(17, 17, width=128, blocks=1).eval()
+        >>> net(torch.zeros(4, 17, 2)).shape
+        torch.Size([4, 17, 3])
+    """
+
+    def __init__(self, num_in: int, num_out: int, width: int = 1024, blocks: int = 2, dropout: float = 0.5):
+        super().__init__()
+        self.num_in, self.num_out = num_in, num_out
+        self.inp = nn.Sequential(nn.Linear(2 * num_in, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Dropout(dropout))
+        self.blocks = nn.Sequential(*[_Block(width, dropout) for _ in range(blocks)])
+        self.out = nn.Linear(width, 3 * num_out)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
+        self.register_buffer("in_mean", torch.zeros(2 * num_in))
+        self.register_buffer("in_std", torch.ones(2 * num_in))
+        self.register_buffer("out_mean", torch.zeros(3 * num_out))
+        self.register_buffer("out_std", torch.ones(3 * num_out))
+
+    def set_normalization(self, in_mean, in_std, out_mean, out_std) -> None:
+        """Set the standardisation statistics (flattened ``2*J2`` and ``3*J`` vectors)."""
+        for name, v in (("in_mean", in_mean), ("in_std", in_std), ("out_mean", out_mean), ("out_std", out_std)):
+            getattr(self, name).copy_(torch.as_tensor(v, dtype=torch.float32).reshape(-1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 3 or x.shape[1:] != (self.num_in, 2):
+            raise InputError(f"2D input: expected shape (B, {self.num_in}, 2), got {tuple(x.shape)}")
+        h = (x.reshape(x.shape[0], -1) - self.in_mean) / self.in_std
+        out = self.out(self.blocks(self.inp(h)))
+        return (out * self.out_std + self.out_mean).reshape(x.shape[0], self.num_out, 3)
+
+    def macs(self) -> int:
+        """Multiply-adds of the dense layers per pose."""
+        return sum(m.in_features * m.out_features for m in self.modules() if isinstance(m, nn.Linear))
+
+
+class IGELifter(nn.Module):
+    """IGE-Net lifter: baseline initial estimate refined by unrolled descent on a learned energy.
+
+    Args:
+        init: the initial-estimate network (a :class:`BaselineLifter`, ``b128-1`` in the paper).
+        hips: ``(left, right)`` hip indices in the output layout.
+        steps: inner steps ``T``.
+
+    Shapes:
+        ``(B, J2, 2)`` -> ``(B, J, 3)`` (the last iterate); :meth:`iterate` returns all of them.
+    """
+
+    def __init__(self, init: BaselineLifter, hips: tuple[int, int], steps: int = 4, energy_hidden: int = 256,
+                 energy_out: int = 8, energy_init_scale: float = 1e-3, momentum: bool = True):
+        super().__init__()
+        self.init = init
+        self.energy = PoseEnergy(init.num_out, init.num_in, hips, energy_hidden, energy_out, energy_init_scale)
+        self.optimizer = UnrolledGD(steps, learn_momentum=momentum)
+
+    @property
+    def steps(self) -> int:
+        return self.optimizer.steps
+
+    def iterate(self, x: Tensor, *, steps: int | None = None, mode: str | None = None) -> UnrolledInfo:
+        """All iterates ``y(0..T)`` for observations ``x (B, J2, 2)``.
+
+        In training mode gradients flow through every step (second order); in eval mode, or under
+        ``torch.no_grad()``, the closed-form energy gradient is used and no graph is built.
+        """
+        y0 = self.init(x)
+        if mode is None:
+            mode = "unrolled" if (self.training and torch.is_grad_enabled()) else "none"
+        if mode == "none":
+            with torch.no_grad():
+                consts = self.energy.prepare(x)
+                return self.optimizer(y0.detach(), lambda y: self.energy(y, x),
+                                      grad_fn=lambda y: self.energy.grad(y, consts), mode="none", steps=steps)
+        return self.optimizer(y0, lambda y: self.energy(y, x), mode=mode, steps=steps)
+
+    def forward(self, x: Tensor, all_iterates: bool = False):
+        """Last iterate ``(B, J, 3)``, or the list of all ``T + 1`` iterates with ``all_iterates``."""
+        it = self.iterate(x).iterates
+        return it if all_iterates else it[-1]
+
+    def macs(self, steps: int | None = None) -> int:
+        """Multiply-adds per pose of inference with the closed-form gradient (dense layers only)."""
+        T = self.steps if steps is None else steps
+        return self.init.macs() + self.energy.macs_prepare() + T * self.energy.macs_per_step()
+
+
+def build_lifter(cfg: LifterConfig) -> nn.Module:
+    """Build the model a :class:`LifterConfig` describes."""
+    from energy3d.skeleton import get_layout
+
+    lin, lout = get_layout(cfg.input_layout), get_layout(cfg.output_layout)
+    base = BaselineLifter(lin.num_joints, lout.num_joints, cfg.width, cfg.blocks, cfg.dropout)
+    if cfg.type == "baseline":
+        return base
+    if cfg.type == "ige":
+        hips = (lout.index("l_hip"), lout.index("r_hip"))
+        return IGELifter(base, hips, cfg.steps, cfg.energy_hidden, cfg.energy_out, cfg.energy_init_scale, cfg.momentum)
+    raise InputError(f"model type must be 'baseline' or 'ige', got {cfg.type!r}")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
