@@ -73,6 +73,7 @@ class LiftDataConfig:
         views: cameras per pose in the training split (evaluation uses one).
         two_d: ``"gt"`` (exact projections) or ``"noisy"`` (through :class:`NoiseConfig`).
         seed: seed of the cameras (and of the evaluation noise).
+        max_poses: if > 0, keep at most this many poses per split (evenly spaced; smoke configs).
     """
 
     source: str = "bandai"
@@ -80,6 +81,7 @@ class LiftDataConfig:
     views: int = 1
     two_d: str = "gt"
     seed: int = 0
+    max_poses: int = 0
     camera: CameraConfig = field(default_factory=CameraConfig)
     noise: NoiseConfig = field(default_factory=NoiseConfig)
 
@@ -256,6 +258,9 @@ def load_lifting_split(cfg: LiftDataConfig, split: str, *, cache: bool = True) -
     motion = _load_source(cfg, split)
     offset = {"train": 1, "val": 2, "test": 3}[split]
     ds = build_lifting_set(motion, cfg, views=views, seed_offset=offset)
+    if cfg.max_poses and len(ds) > cfg.max_poses:
+        idx = np.linspace(0, len(ds) - 1, cfg.max_poses).round().astype(np.int64)
+        ds = LiftingSet(ds.joints_cam[idx], ds.points_2d[idx], ds.K[idx], ds.action[idx], ds.layout)
     if cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")

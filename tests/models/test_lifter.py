@@ -1,0 +1,75 @@
+import pytest
+import torch
+
+from energy3d.errors import InputError
+from energy3d.metrics import count_macs, count_parameters
+from energy3d.models.lifter import BaselineLifter, IGELifter, LifterConfig, build_lifter
+
+
+def test_baseline_parameter_count_matches_architecture():
+    """b128-1: Linear(34,128)+BN, one block of 2x(Linear(128,128)+BN), Linear(128,51)."""
+    net = BaselineLifter(17, 17, width=128, blocks=1)
+    expected = (34 * 128 + 128) + 2 * 128 + 2 * ((128 * 128 + 128) + 2 * 128) + (128 * 51 + 51)
+    assert count_parameters(net) == expected
+    assert 43_000 < expected < 46_000  # "~44k parameters" (issue / IGE-Net §5.1)
+    assert net.macs() == count_macs(net.eval(), torch.zeros(3, 17, 2))
+
+
+def test_ige_has_fifteen_times_fewer_parameters_than_b1024_2():
+    ige = build_lifter(LifterConfig(type="ige", width=128, blocks=1, steps=8))
+    big = build_lifter(LifterConfig(type="baseline", width=1024, blocks=2))
+    assert count_parameters(ige) * 15 <= count_parameters(big)
+
+
+def test_baseline_output_uses_normalisation():
+    torch.manual_seed(0)
+    net = BaselineLifter(17, 17, width=16, blocks=1).eval()
+    x = torch.randn(4, 17, 2)
+    y0 = net(x)
+    net.set_normalization(torch.zeros(34), torch.ones(34), torch.full((51,), 5.0), torch.full((51,), 2.0))
+    assert torch.allclose(net(x), 2 * y0 + 5)
+
+
+def _ige(steps=3, seed=0):
+    torch.manual_seed(seed)
+    m = build_lifter(LifterConfig(type="ige", width=16, blocks=1, steps=steps, energy_hidden=24, energy_init_scale=0.5))
+    m.init.out_mean.view(17, 3)[:, 2] = 4.0
+    return m
+
+
+def test_ige_inference_path_equals_differentiable_path():
+    """Eval (closed-form gradient, no graph) and unrolled autograd give the same iterates."""
+    m = _ige().eval()
+    x = torch.randn(8, 17, 2) * 0.1
+    fast = m.iterate(x, mode="none").iterates
+    slow = m.iterate(x, mode="unrolled").iterates
+    assert len(fast) == len(slow) == 4
+    for a, b in zip(fast, slow):
+        assert torch.allclose(a, b.detach(), rtol=1e-4, atol=1e-4)
+    assert not fast[-1].requires_grad
+
+
+def test_ige_training_mode_backpropagates_into_energy_and_optimizer():
+    m = _ige().train()
+    x = torch.randn(8, 17, 2) * 0.1
+    loss = m(x, all_iterates=True)[-1].square().sum()
+    loss.backward()
+    for p in (m.optimizer.lr, m.optimizer.clip, m.optimizer.momentum, m.energy.feasibility.fc1.weight,
+              m.energy.reprojection.fc2.weight, m.init.out.weight):
+        assert p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_zero_steps_is_the_initialiser():
+    m = _ige(steps=0).eval()
+    x = torch.randn(5, 17, 2) * 0.1
+    assert torch.allclose(m(x), m.init(x))
+
+
+def test_bad_input_shapes_and_types():
+    net = BaselineLifter(17, 17, width=8, blocks=1)
+    with pytest.raises(InputError, match=r"\(B, 17, 2\)"):
+        net(torch.zeros(2, 16, 2))
+    with pytest.raises(InputError, match="model type"):
+        build_lifter(LifterConfig(type="transformer"))
+    with pytest.raises(InputError, match="unknown joint layout"):
+        build_lifter(LifterConfig(input_layout="smpl24"))

@@ -1,0 +1,88 @@
+import json
+
+import pytest
+import torch
+
+from energy3d.errors import InputError
+from energy3d.lifting import LiftExperiment, LiftingTask, load_lifter, predict
+from energy3d.models.lifter import LifterConfig
+from energy3d.train.checkpoint import FORMAT_VERSION, save_checkpoint
+from energy3d.train.loop import TrainConfig, fit
+from helpers import synthetic_lifting_set
+
+
+def _exp(**train):
+    return LiftExperiment(name="t", model=LifterConfig(type="ige", width=16, blocks=1, steps=2, energy_hidden=16),
+                          train=TrainConfig(epochs=2, batch_size=32, checkpoint_every=3, seed=3, **train), val_limit=64)
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return synthetic_lifting_set(256, seed=0), synthetic_lifting_set(64, seed=1)
+
+
+def _task(sets, exp=None):
+    return LiftingTask(exp or _exp(), train_set=sets[0], val_set=sets[1])
+
+
+def test_interrupted_training_resumes_to_the_same_result(sets, tmp_path):
+    a = _task(sets)
+    fit(a, a.exp.train, tmp_path / "full", resume=False, progress=False)
+    b = _task(sets)
+    r = fit(b, b.exp.train, tmp_path / "cut", resume=False, progress=False, stop_after_batches=5)
+    assert r["stopped"] and r["batch"] == 5
+    c = _task(sets)  # a new process would build a fresh task and resume from disk
+    fit(c, c.exp.train, tmp_path / "cut", resume=True, progress=False)
+    sa, sc = a.model.state_dict(), c.model.state_dict()
+    for k in sa:
+        assert torch.allclose(sa[k].float(), sc[k].float(), atol=1e-6), k
+    hist = json.loads((tmp_path / "cut" / "history.json").read_text())
+    assert [h["epoch"] for h in hist["history"]] == [1, 2]
+
+
+def test_checkpoint_round_trip_and_metadata(sets, tmp_path):
+    t = _task(sets)
+    fit(t, t.exp.train, tmp_path / "run", resume=False, progress=False)
+    model, meta = load_lifter(tmp_path / "run" / "best.json")
+    x = sets[1].normalized()
+    t.model.eval()
+    assert torch.allclose(predict(model, x), predict(t.model, x), atol=1e-6)
+    assert meta["model_type"] == "ige_lifter"
+    assert meta["layouts"]["output"]["joints"][0] == "Hip"
+    assert "metres" in meta["units"]["output"] and "non-commercial" in meta["license"]
+    assert "validation" in meta["metrics"]
+    assert not any(p.suffix == ".pt" for p in (tmp_path / "run").iterdir())  # no pickles
+
+
+def test_checkpoint_errors(sets, tmp_path):
+    t = _task(sets)
+    path = save_checkpoint(tmp_path / "m", t.model, {"model_type": "ige_lifter", "config": {}})
+    meta = json.loads(path.read_text())
+    meta["format_version"] = FORMAT_VERSION + 1
+    path.write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="newer"):
+        load_lifter(path)
+    meta["format_version"] = FORMAT_VERSION
+    meta["model_type"] = "voxel_ige"
+    path.write_text(json.dumps(meta))
+    with pytest.raises(InputError, match="voxel_ige"):
+        load_lifter(path)
+    path.write_text("{not json")
+    with pytest.raises(InputError, match="corrupt"):
+        load_lifter(path)
+    with pytest.raises(InputError, match="not found"):
+        load_lifter(tmp_path / "missing.json")
+    # corrupt weights
+    good = save_checkpoint(tmp_path / "g", t.model, t.meta())
+    (tmp_path / "g.safetensors").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="corrupt checkpoint weights"):
+        load_lifter(good)
+
+
+def test_unknown_config_key_is_named(tmp_path):
+    from energy3d.lifting import load_experiment
+
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"name": "x", "model": {"type": "ige", "stepz": 4}}))
+    with pytest.raises(InputError, match="'stepz'"):
+        load_experiment(p)
