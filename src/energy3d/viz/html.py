@@ -29,19 +29,11 @@ import numpy as np
 
 from energy3d.errors import InputError
 from energy3d.skeleton.layouts import Skeleton, get_layout
+from energy3d.viz.skeleton import _np
 
 __all__ = ["write_pose_viewer", "read_viewer_data"]
 
 _DATA_ID = "energy3d-data"
-
-
-def _np(x, name: str) -> np.ndarray:
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    try:
-        return np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InputError(f"{name}: expected a numeric array, got {type(x).__name__}") from None
 
 
 def _json_for_script(data) -> str:
