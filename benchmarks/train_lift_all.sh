@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ENERGY3D=${ENERGY3D:-energy3d}
-order=(b128-1-gt ige8-gt ige4-gt b1024-2-gt b128-1-noisy ige8-noisy b1024-2-noisy ige4-noisy
-       ige1-gt ige2-gt b128-2-gt b256-1-gt b256-2-gt b512-1-gt b512-2-gt b1024-1-gt ige16-gt)
+order=(b128-1-gt ige8-gt ige4-gt b128-1-noisy ige8-noisy b1024-2-gt ige4-noisy ige1-gt ige2-gt b1024-2-noisy ige16-gt
+       b128-2-gt b256-1-gt b256-2-gt b512-1-gt b512-2-gt b1024-1-gt)
 [ $# -gt 0 ] && order=("$@")
 for name in "${order[@]}"; do
   if [ -f "runs/$name/history.json" ]; then echo "== $name: done"; continue; fi

@@ -73,3 +73,13 @@ def test_bad_input_shapes_and_types():
         build_lifter(LifterConfig(type="transformer"))
     with pytest.raises(InputError, match="unknown joint layout"):
         build_lifter(LifterConfig(input_layout="smpl24"))
+
+
+def test_ige_initialiser_runs_in_eval_mode_while_training():
+    m = _ige().train()
+    assert m.training and m.energy.training and not m.init.training
+    x = torch.randn(16, 17, 2) * 0.1
+    assert torch.equal(m.init(x), m.init(x))  # no dropout noise
+    m.init_train_mode = True
+    m.train()
+    assert m.init.training
