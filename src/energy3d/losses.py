@@ -39,3 +39,95 @@ def unrolled_loss(iterates: list[Tensor], target: Tensor, base: float = 0.9, los
     per = [loss(y, target) for y in iterates]
     total = sum(wi * li for wi, li in zip(w, per))
     return total, [float(p.detach()) for p in per]
+
+
+# ----------------------------------------------------------------------------- voxel occupancy losses (IGE-Net §6.2)
+
+
+def _check_voxel_pair(name: str, pred: Tensor, target: Tensor) -> None:
+    from energy3d.errors import InputError
+
+    if pred.shape != target.shape or pred.dim() < 2:
+        raise InputError(f"{name}: expected prediction and target of the same shape (B, ...), got "
+                         f"{tuple(pred.shape)} and {tuple(target.shape)}")
+
+
+def focal_loss(logits: Tensor, target: Tensor, alpha: float = 0.0, gamma: float = 0.0) -> Tensor:
+    """α-balanced focal loss on occupancy logits (IGE-Net eq. 11, after Lin et al.).
+
+    Per voxel, with ``p = sigmoid(logit)``::
+
+        -[ y (1 - p)^γ (1 + α) log p + (1 - y) p^γ (1 - α) log(1 - p) ]
+
+    ``α = γ = 0`` is binary cross-entropy; ``α ∈ (0, 1)`` weights positives more, ``γ > 0`` down-weights
+    easy voxels. The paper sums over voxels; here the sum is divided by the number of voxels and
+    averaged over the batch (a constant factor per resolution), so values are comparable across
+    resolutions. ``log p`` is computed as ``logsigmoid(logit)`` for stability.
+
+    Args:
+        logits: ``(B, ...)`` occupancy logits.
+        target: ``(B, ...)`` occupancies in ``[0, 1]`` (soft targets allowed).
+        alpha, gamma: the balance ``α`` (``|α| < 1``) and focusing ``γ >= 0``.
+
+    Returns:
+        Scalar loss.
+
+    Example:
+        >>> l, y = torch.tensor([[2.0, -1.0]]), torch.tensor([[1.0, 0.0]])
+        >>> bool(torch.isclose(focal_loss(l, y), torch.nn.functional.binary_cross_entropy_with_logits(l, y)))
+        True
+    """
+    _check_voxel_pair("focal_loss", logits, target)
+    if not (-1.0 < alpha < 1.0) or gamma < 0:
+        from energy3d.errors import InputError
+
+        raise InputError(f"focal_loss: need -1 < alpha < 1 and gamma >= 0, got alpha={alpha}, gamma={gamma}")
+    y = target.to(logits.dtype)
+    log_p = torch.nn.functional.logsigmoid(logits)
+    log_q = torch.nn.functional.logsigmoid(-logits)
+    if gamma == 0:
+        pos, neg = y * log_p, (1 - y) * log_q
+    else:
+        p = torch.sigmoid(logits)
+        pos = y * (1 - p).pow(gamma) * log_p
+        neg = (1 - y) * p.pow(gamma) * log_q
+    per = -((1 + alpha) * pos + (1 - alpha) * neg)
+    return per.flatten(1).mean(1).mean()
+
+
+def continuous_iou_loss(prob: Tensor, target: Tensor, eps: float = 1e-6) -> Tensor:
+    """Continuous IoU loss (IGE-Net eq. 12, after Richter and Roth): ``1 - ŷ·y / (||ŷ + y||_1 - ŷ·y)``.
+
+    Computed per example and averaged over the batch. On binary inputs it equals ``1 - IoU``.
+    The denominator is clamped at ``eps`` (an empty prediction of an empty target gives 1 - 0 = 1;
+    use :func:`energy3d.metrics.voxel_iou` for the metric, which defines that case as IoU 1).
+
+    Args:
+        prob: ``(B, ...)`` predicted occupancies in ``[0, 1]``.
+        target: ``(B, ...)`` occupancies in ``[0, 1]``.
+
+    Returns:
+        Scalar loss.
+
+    Example:
+        >>> y = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+        >>> float(continuous_iou_loss(torch.tensor([[1.0, 0.0, 1.0, 0.0]]), y))  # IoU 1/3
+        0.6666666...
+    """
+    _check_voxel_pair("continuous_iou_loss", prob, target)
+    p, y = prob.flatten(1), target.to(prob.dtype).flatten(1)
+    inter = (p * y).sum(1)
+    union = (p + y).sum(1) - inter
+    return (1 - inter / union.clamp_min(eps)).mean()
+
+
+def voxel_loss(kind: str, alpha: float = 0.0, gamma: float = 0.0):
+    """A loss ``(logits, target) -> scalar`` for :func:`unrolled_loss`: ``"iou"`` (continuous IoU of
+    ``sigmoid(logits)``) or ``"focal"`` (:func:`focal_loss` with ``alpha``, ``gamma``; 0, 0 = cross-entropy)."""
+    if kind == "iou":
+        return lambda logits, target: continuous_iou_loss(torch.sigmoid(logits), target)
+    if kind == "focal":
+        return lambda logits, target: focal_loss(logits, target, alpha, gamma)
+    from energy3d.errors import InputError
+
+    raise InputError(f"voxel loss must be 'iou' or 'focal', got {kind!r}")

@@ -244,3 +244,61 @@ def count_macs(module: nn.Module, *inputs) -> int:
         for m, mode in modes.items():
             m.training = mode
     return int(round(total / batch))
+
+
+# ----------------------------------------------------------------------------- voxel occupancy (IGE-Net §6.5)
+
+
+def voxel_iou(prob: Tensor, target: Tensor, threshold: float = 0.5) -> Tensor:
+    """Intersection over union of thresholded occupancy grids, one value per example.
+
+    A voxel is predicted filled when ``prob > threshold`` (strictly); the target is filled when
+    ``> 0.5``. An example whose prediction and target are both empty has IoU 1.
+
+    Args:
+        prob: ``(B, ...)`` predicted occupancy probabilities.
+        target: ``(B, ...)`` occupancies (0/1 or soft).
+        threshold: decision threshold (0.5 for the reported IoU).
+
+    Returns:
+        ``(B,)`` float64 IoU in ``[0, 1]``.
+
+    Example:
+        >>> voxel_iou(torch.tensor([[0.9, 0.8, 0.1, 0.6]]), torch.tensor([[1., 1., 1., 0.]]))
+        tensor([0.5000], dtype=torch.float64)
+    """
+    if prob.shape != target.shape or prob.dim() < 2:
+        raise InputError(f"voxel_iou: expected prediction and target of the same shape (B, ...), got "
+                         f"{tuple(prob.shape)} and {tuple(target.shape)}")
+    p = (prob > threshold).flatten(1)
+    y = (target > 0.5).flatten(1)
+    inter = (p & y).sum(1).double()
+    union = (p | y).sum(1).double()
+    return torch.where(union > 0, inter / union.clamp_min(1), torch.ones_like(union))
+
+
+def voxel_iou_thresholds(prob: Tensor, target: Tensor, thresholds: Sequence[float]) -> Tensor:
+    """:func:`voxel_iou` at several thresholds: ``(B, K)`` for ``K`` thresholds."""
+    return torch.stack([voxel_iou(prob, target, float(t)) for t in thresholds], dim=1)
+
+
+def iou_by_category(ious, categories: Sequence) -> dict:
+    """Mean IoU per category and the mean over categories (the paper's "mean", §6.5 Table 3).
+
+    Args:
+        ious: ``(N,)`` IoU per example (tensor, array or list).
+        categories: ``N`` category labels.
+
+    Returns:
+        ``{"per_category": {cat: {"iou": mean, "count": n}}, "mean": mean of the category means,
+        "all": mean over examples, "count": N}``.
+
+    Example:
+        >>> iou_by_category([1.0, 0.5, 0.0], ["car", "car", "chair"])["mean"]
+        0.375
+    """
+    s = summarize({"iou": ious}, categories)
+    return {"per_category": s["per_group"], "mean": s["average"]["iou"], "all": s["all"]["iou"], "count": s["all"]["count"]}
+
+
+__all__ += ["voxel_iou", "voxel_iou_thresholds", "iou_by_category"]

@@ -40,8 +40,12 @@ def cmd_fit(args) -> int:
 
     raw = load_json(args.config)
     kind = raw.get("kind", "lift")
+    if kind == "voxel":
+        from energy3d.cli.reconstruct import fit_voxel
+
+        return fit_voxel(args, raw)
     if kind != "lift":
-        raise InputError(f"{args.config}: unknown experiment kind {kind!r} (known: lift)")
+        raise InputError(f"{args.config}: unknown experiment kind {kind!r} (known: lift, voxel)")
     raw.pop("kind", None)
     from energy3d.config import from_dict
     from energy3d.lifting import LiftExperiment, LiftingTask, _merge
@@ -62,6 +66,12 @@ def cmd_fit(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    from energy3d.train.checkpoint import read_checkpoint_meta
+
+    if str(read_checkpoint_meta(args.checkpoint).get("model_type", "")).startswith("voxel_"):
+        from energy3d.cli.reconstruct import evaluate_voxel_cli
+
+        return evaluate_voxel_cli(args)
     from energy3d.data.lifting import CameraConfig, LiftDataConfig, build_lifting_set, load_lifting_split
     from energy3d.lifting import evaluate_lifter, load_lifter
     from energy3d.config import from_dict
@@ -110,6 +120,13 @@ def cmd_lift(args) -> int:
     return 0
 
 
+def cmd_reconstruct(args) -> int:
+    from energy3d.cli.reconstruct import run_reconstruct
+
+    run_reconstruct(args)
+    return 0
+
+
 def cmd_info(args) -> int:
     from energy3d.train.checkpoint import read_checkpoint_meta
 
@@ -141,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=int, default=None, help="IGE inner steps (default: as trained)")
     e.add_argument("--seed", type=int, default=0, help="seed of the virtual cameras and noise")
     e.add_argument("--json", help="also save the results here")
+    e.add_argument("--resolution", type=int, nargs="*", default=None, help="voxel checkpoints: evaluation resolutions (default: the model's)")
+    e.add_argument("--split", default="test", choices=["train", "val", "test"], help="voxel checkpoints: shape dataset split")
+    e.add_argument("--limit", type=int, default=None, help="voxel checkpoints: at most this many images")
     e.set_defaults(func=cmd_evaluate)
 
     l = sub.add_parser("lift", help="lift 2D keypoints (COCO / OpenPose JSON, npz) to 3D")
@@ -152,6 +172,16 @@ def build_parser() -> argparse.ArgumentParser:
     l.add_argument("--out", required=True, help="output folder")
     l.add_argument("--max-plot", type=int, default=4, help="people drawn in the PNG")
     l.set_defaults(func=cmd_lift)
+
+    r = sub.add_parser("reconstruct", help="single image -> voxel occupancy, mesh and PNG (IGE-Net §6)")
+    r.add_argument("image", help="RGB image (PNG/JPEG) of one object, like the training renders")
+    r.add_argument("--resolution", type=int, default=None, help="output grid resolution: 32, 64 or 128 (default: the model's)")
+    r.add_argument("--checkpoint", default=None, help="voxel checkpoint NAME.json (default: the bundled model, if installed)")
+    r.add_argument("--out", required=True, help="output folder")
+    r.add_argument("--mesh", default="mesh.obj", help="mesh file name; the extension picks OBJ, PLY or GLB")
+    r.add_argument("--threshold", type=float, default=0.5, help="occupancy threshold of the mesh")
+    r.add_argument("--steps", type=int, default=None, help="IGE inner steps (default: as trained)")
+    r.set_defaults(func=cmd_reconstruct)
 
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("checkpoint")

@@ -1,0 +1,204 @@
+"""The frustum voxel energy of IGE-Net §6.1 (Jack et al. 2019, eq. 10).
+
+A proposal is a voxel grid in the camera frustum, layout ``(B, D, H, W)`` (depth bins x image rows
+x image columns, bin 0 nearest; see :mod:`energy3d.geometry.voxel`). For each image feature map
+``x_i`` of shape ``(B, f_i, h_i, w_i)`` the proposal is **average pooled anisotropically** to
+``ȳ_i`` of shape ``(B, d_i, h_i, w_i)``: image cells are pooled by the feature stride
+``H / h_i`` and depth bins by a factor chosen so that ``d_i`` is proportional to ``f_i``
+(§6.1: "setting the depth of the averaged frustum voxel grid d_i ... proportional to the number of
+image features f_i"). Depth then *is* the channel axis, so ``ȳ_i`` is a ``d_i``-channel 2D image and
+the energy
+
+    E(y; x) = sum_i CNN_i(x_i ⊕ ȳ_i)
+
+uses only 2D convolutions: ``CNN_i`` is two unpadded 3 x 3 convolutions (the coarsest level: 3 x 3
+then 2 x 2, §6.3), softplus after the first and softabs after the second (``softabs(o) =
+sqrt(o² + 1) - 1``, as in :mod:`energy3d.energies.pose`), summed over channels and positions to one
+scalar per example. No 3D convolution is involved, which is what lets the model scale to 128³ and
+beyond: with features doubling as resolution halves, every level costs the same.
+
+The energy takes **probabilities** (occupancies in ``[0, 1]``); the model that owns it decides the
+space in which the proposal is optimised (:class:`energy3d.models.voxel.VoxelIGE` optimises logits
+and passes ``sigmoid(logits)`` here). Its gradient with respect to the grid comes from autograd.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from energy3d.energies.pose import softabs
+from energy3d.errors import InputError
+
+Tensor = torch.Tensor
+
+__all__ = ["pool_frustum", "EnergyLevel", "FrustumEnergy"]
+
+
+def pool_frustum(grid: Tensor, depth_pool: int, pixel_pool: int) -> Tensor:
+    """Average pool a frustum grid anisotropically: depth by ``depth_pool``, rows and columns by ``pixel_pool``.
+
+    Args:
+        grid: ``(B, D, H, W)`` occupancies (any float dtype).
+        depth_pool: depth pooling factor; must divide ``D``.
+        pixel_pool: image-cell pooling factor (the feature stride in grid cells); must divide ``H`` and ``W``.
+
+    Returns:
+        ``(B, D / depth_pool, H / pixel_pool, W / pixel_pool)``: the mean of each
+        ``depth_pool x pixel_pool x pixel_pool`` block.
+
+    Raises:
+        InputError: wrong rank or sizes not divisible by the factors.
+
+    Example:
+        >>> pool_frustum(torch.ones(1, 8, 4, 4), 2, 4).shape
+        torch.Size([1, 4, 1, 1])
+    """
+    if grid.dim() != 4:
+        raise InputError(f"frustum grid: expected shape (B, D, H, W), got {tuple(grid.shape)}")
+    B, D, H, W = grid.shape
+    dp, pp = int(depth_pool), int(pixel_pool)
+    if dp < 1 or pp < 1 or D % dp or H % pp or W % pp:
+        raise InputError(f"pool_frustum: factors (depth {dp}, pixels {pp}) must divide the grid (D, H, W) = {(D, H, W)}")
+    if dp == 1 and pp == 1:
+        return grid
+    return F.avg_pool3d(grid[:, None], kernel_size=(dp, pp, pp), stride=(dp, pp, pp))[:, 0]
+
+
+@dataclass(frozen=True)
+class EnergyLevel:
+    """Geometry of one energy level.
+
+    Attributes:
+        features: ``f_i``, channels of the image feature map ``x_i``.
+        size: ``h_i = w_i``, its spatial size.
+        pixel_pool: grid cells per feature pixel (``H / h_i``).
+        depth_pool: depth bins averaged into one channel of ``ȳ_i``.
+        hidden: filters of both convolutions of ``CNN_i``.
+        coarsest: True for the lowest resolution (second convolution 2 x 2 instead of 3 x 3).
+    """
+
+    features: int
+    size: int
+    pixel_pool: int
+    depth_pool: int
+    hidden: int
+    coarsest: bool = False
+
+
+class FrustumEnergy(nn.Module):
+    """``E(y; x) = sum_i CNN_i(x_i ⊕ pool_i(y))`` (IGE-Net eq. 10) over several feature resolutions.
+
+    Args:
+        levels: one :class:`EnergyLevel` per image feature map, in the order the features are passed.
+        depth: ``D``, depth bins of the proposal grid.
+        out_init_scale: the second convolutions' initial weights are scaled by this, so the inner
+            optimiser starts with little effect (as §5.2 does for the pose energy).
+
+    Shapes:
+        y: ``(B, D, H, W)`` occupancy probabilities with ``H = W = size_i * pixel_pool_i``.
+        features: list of ``(B, f_i, h_i, h_i)``.
+        output: ``(B,)`` energies.
+
+    Example:
+        >>> lv = [EnergyLevel(8, 4, 2, 1, 16, coarsest=True), EnergyLevel(4, 8, 1, 2, 8)]
+        >>> e = FrustumEnergy(lv, depth=8)
+        >>> e(torch.rand(2, 8, 8, 8), [torch.randn(2, 8, 4, 4), torch.randn(2, 4, 8, 8)]).shape
+        torch.Size([2])
+    """
+
+    def __init__(self, levels: list[EnergyLevel], depth: int, out_init_scale: float = 0.1):
+        super().__init__()
+        if not levels:
+            raise InputError("FrustumEnergy needs at least one level")
+        self.levels = list(levels)
+        self.depth = int(depth)
+        self.conv1 = nn.ModuleList()
+        self.conv2 = nn.ModuleList()
+        for lv in self.levels:
+            if self.depth % lv.depth_pool:
+                raise InputError(f"depth pool {lv.depth_pool} does not divide the depth {self.depth}")
+            k2 = 2 if lv.coarsest else 3
+            if lv.size < 3 + k2 - 1:
+                raise InputError(f"energy level of size {lv.size} is too small for unpadded 3x3 and {k2}x{k2} convolutions")
+            cin = lv.features + self.depth // lv.depth_pool
+            c1 = nn.Conv2d(cin, lv.hidden, 3)
+            c2 = nn.Conv2d(lv.hidden, lv.hidden, k2)
+            nn.init.xavier_uniform_(c1.weight)
+            nn.init.zeros_(c1.bias)
+            nn.init.xavier_uniform_(c2.weight)
+            with torch.no_grad():
+                c2.weight.mul_(out_init_scale)
+            nn.init.zeros_(c2.bias)
+            self.conv1.append(c1)
+            self.conv2.append(c2)
+
+    def pooled(self, y: Tensor) -> list[Tensor]:
+        """``[ȳ_i]``: the proposal pooled to each level, ``(B, D / depth_pool_i, h_i, h_i)``."""
+        return [pool_frustum(y, lv.depth_pool, lv.pixel_pool) for lv in self.levels]
+
+    def level_energies(self, y: Tensor, features: list[Tensor]) -> list[Tensor]:
+        """Per-level energies ``[CNN_i(x_i ⊕ ȳ_i)]``, each ``(B,)``."""
+        if y.dim() != 4 or y.shape[1] != self.depth:
+            raise InputError(f"energy: expected a grid of shape (B, {self.depth}, H, W), got {tuple(y.shape)}")
+        return self.pooled_level_energies(self.pooled(y), features)
+
+    def pooled_level_energies(self, pooled: list[Tensor], features: list[Tensor]) -> list[Tensor]:
+        """Per-level energies from already pooled grids ``[ȳ_i]`` (see :meth:`pooled`), each ``(B,)``."""
+        if len(features) != len(self.levels) or len(pooled) != len(self.levels):
+            raise InputError(f"energy: expected {len(self.levels)} feature maps and pooled grids, "
+                             f"got {len(features)} and {len(pooled)}")
+        out = []
+        for lv, c1, c2, x, yb in zip(self.levels, self.conv1, self.conv2, features, pooled):
+            if x.shape[1:] != (lv.features, lv.size, lv.size) or yb.shape[-2:] != x.shape[-2:]:
+                raise InputError(
+                    f"energy level {lv.size}x{lv.size}: features {tuple(x.shape)} / pooled grid {tuple(yb.shape)} "
+                    f"do not match (B, {lv.features}, {lv.size}, {lv.size})"
+                )
+            h = c2(F.softplus(c1(torch.cat([x, yb.to(x.dtype)], dim=1))))
+            out.append(softabs(h).sum(dim=(1, 2, 3)))
+        return out
+
+    def forward(self, y: Tensor, features: list[Tensor]) -> Tensor:
+        """Energy ``(B,)`` of proposals ``y (B, D, H, W)`` given image features."""
+        return torch.stack(self.level_energies(y, features)).sum(0)
+
+    def grad_lean(self, y: Tensor, features: list[Tensor], out: Tensor | None = None) -> Tensor:
+        """``∂E/∂y`` without a graph over the full grid (inference; memory ~ one extra grid).
+
+        Autograd runs only from the energy to the small pooled grids ``ȳ_i``; the pooling's
+        adjoint (spread each pooled gradient evenly over its block) is applied by hand, accumulating
+        in place into ``out``. Equal to ``torch.autograd.grad(E(y).sum(), y)``.
+
+        Args:
+            y: ``(B, D, H, W)`` occupancies.
+            features: the image feature maps.
+            out: optional ``(B, D, H, W)`` buffer for the result.
+
+        Returns:
+            ``(B, D, H, W)`` gradient.
+        """
+        pooled = [p.detach().requires_grad_(True) for p in self.pooled(y.detach())]
+        with torch.enable_grad():
+            e = torch.stack(self.pooled_level_energies(pooled, features)).sum()
+            grads = torch.autograd.grad(e, pooled)
+        g = torch.zeros_like(y) if out is None else out.zero_()
+        B = y.shape[0]
+        for lv, gi in zip(self.levels, grads):
+            d, h, w = gi.shape[1:]
+            dp, pp = lv.depth_pool, lv.pixel_pool
+            g.view(B, d, dp, h, pp, w, pp).add_(gi[:, :, None, :, None, :, None], alpha=1.0 / (dp * pp * pp))
+        return g
+
+    def macs(self) -> int:
+        """Convolution multiply-adds of one energy evaluation per example (pooling not counted)."""
+        total = 0
+        for lv, c1, c2 in zip(self.levels, self.conv1, self.conv2):
+            s1 = lv.size - 2
+            k2 = c2.kernel_size[0]
+            s2 = s1 - k2 + 1
+            total += s1 * s1 * c1.in_channels * c1.out_channels * 9 + s2 * s2 * c2.in_channels * c2.out_channels * k2 * k2
+        return int(total)

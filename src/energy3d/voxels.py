@@ -1,0 +1,364 @@
+"""Single-view voxel reconstruction: experiments, training task, evaluation and inference.
+
+Joins :mod:`energy3d.data.shapes` (the CC0 shape dataset: images, frustum and world grids),
+:mod:`energy3d.models.voxel` (networks), :mod:`energy3d.losses` (focal / continuous IoU),
+:mod:`energy3d.train` (loop, checkpoints) and :mod:`energy3d.metrics` (voxel IoU), mirroring
+:mod:`energy3d.lifting`.
+
+An experiment config (JSON in ``configs/voxel/``, ``"kind": "voxel"``) has the sections::
+
+    {"kind": "voxel", "name": "ige-mn-32",
+     "data":  {... VoxelDataConfig ...},        # image size, resolution, target grid, selection
+     "model": {... VoxelModelConfig ...},       # energy3d.models.voxel
+     "loss":  {"kind": "iou"} | {"kind": "focal", "alpha": 0.7, "gamma": 0},
+     "train": {... TrainConfig ...}}
+
+Unknown keys anywhere are an error that names them.
+
+Metrics: IoU at threshold 0.5 per category and the mean over categories (§6.5); also the
+threshold that maximises the mean IoU on the evaluated set, reported separately and labelled
+"best threshold" (it is chosen on the test data, so it is an oracle, not a result to compare).
+A model trained at resolution ``R`` is evaluated at a higher resolution ``r`` by trilinear
+interpolation of its probabilities (:func:`energy3d.models.voxel.resize_grid`) against ground truth
+voxelised at ``r`` (§6.5, Table 5). Images of a dataset rendered at a multiple of the model's image
+size are area-averaged down to it (so a 64 px model can be scored on 128 px / 128³ data).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from energy3d.config import from_dict, load_json, to_dict
+from energy3d.errors import InputError
+from energy3d.losses import unrolled_loss, voxel_loss
+from energy3d.metrics import count_macs, count_parameters, iou_by_category, voxel_iou, voxel_iou_thresholds
+from energy3d.models.voxel import (
+    VOXEL_MODEL_TYPES, VoxelIGE, VoxelModelConfig, build_voxel_model, resize_grid, voxel_model_type,
+)
+from energy3d.train.checkpoint import load_weights, read_checkpoint_meta
+from energy3d.train.loop import TrainConfig
+
+__all__ = ["VoxelDataConfig", "VoxelLossConfig", "VoxelExperiment", "load_voxel_experiment", "VoxelTask",
+           "voxel_meta", "load_voxel_model", "predict_voxels", "evaluate_voxel", "open_shape_split",
+           "frustum_geometry", "THRESHOLDS", "LICENSE_NOTE"]
+
+THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))
+"""Thresholds scanned for the (separately labelled) best-threshold IoU; 0.5 is among them."""
+LICENSE_NOTE = ("Trained on the project's CC0 object meshes (objects_cc0, see its INDEX.tsv for the source packs); "
+                "renders and voxel grids were made by energy3d.")
+
+
+@dataclass(frozen=True)
+class VoxelDataConfig:
+    """Which shape data a voxel experiment uses (see :class:`energy3d.data.shapes.ShapeDataset`).
+
+    Attributes:
+        image_size, resolution, views, seed: dataset build settings (64 / 32 / 24 / 0 for the CPU configs).
+        target: ``"frustum"`` (camera-frustum grid, the IGE setting) or ``"world"`` (world-aligned grid).
+        categories: restrict to these categories (``None``: all).
+        limit_per_category: use at most this many models per category (test first, then val, train).
+        max_views: use only the first this many views of each model (0: all).
+        background: image background (``"white"``, ``"black"``, ``"random"`` or RGB).
+    """
+
+    image_size: int = 64
+    resolution: int = 32
+    views: int = 24
+    seed: int = 0
+    target: str = "frustum"
+    categories: tuple | None = None
+    limit_per_category: int | None = None
+    max_views: int = 0
+    background: str | tuple = "white"
+
+    def __post_init__(self):
+        if self.target not in ("frustum", "world"):
+            raise InputError(f"data.target must be 'frustum' or 'world', got {self.target!r}")
+        if self.categories is not None:
+            object.__setattr__(self, "categories", tuple(self.categories))
+        if self.max_views < 0:
+            raise InputError(f"data.max_views must be >= 0, got {self.max_views}")
+
+
+@dataclass(frozen=True)
+class VoxelLossConfig:
+    """Outer loss per inner iterate (§6.2): ``"iou"`` (eq. 12) or ``"focal"`` (eq. 11; α = γ = 0 is cross-entropy)."""
+
+    kind: str = "iou"
+    alpha: float = 0.0
+    gamma: float = 0.0
+
+    def __post_init__(self):
+        voxel_loss(self.kind, self.alpha, self.gamma)  # validates the kind
+
+
+@dataclass(frozen=True)
+class VoxelExperiment:
+    """A named voxel experiment (see the module docstring).
+
+    Attributes:
+        val_limit: validation images used per epoch (evenly spaced over the val split).
+        eval_resolutions: resolutions :func:`evaluate_voxel` is run at by the benchmark (empty: the model's).
+    """
+
+    name: str = "voxel"
+    data: VoxelDataConfig = field(default_factory=VoxelDataConfig)
+    model: VoxelModelConfig = field(default_factory=lambda: VoxelModelConfig(image_size=64, stem_stride=1))
+    loss: VoxelLossConfig = field(default_factory=VoxelLossConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=16))
+    val_limit: int = 480
+    eval_resolutions: tuple = ()
+
+    def __post_init__(self):
+        if self.model.image_size != self.data.image_size:
+            raise InputError(f"{self.name}: model.image_size {self.model.image_size} != data.image_size {self.data.image_size}")
+        if self.model.resolution != self.data.resolution:
+            raise InputError(f"{self.name}: model.resolution {self.model.resolution} != data.resolution {self.data.resolution}")
+        if self.model.type == "ige" and self.data.target != "frustum":
+            raise InputError(f"{self.name}: the IGE energy pools frustum grids; use data.target 'frustum'")
+
+
+def load_voxel_experiment(path: str | Path, overrides: dict | None = None) -> VoxelExperiment:
+    """Read a voxel experiment JSON (``"kind": "voxel"``), with optional nested overrides."""
+    from energy3d.lifting import _merge
+
+    d = load_json(path)
+    kind = d.pop("kind", "voxel")
+    if kind != "voxel":
+        raise InputError(f"{path}: experiment kind is {kind!r}, expected 'voxel'")
+    if overrides:
+        d = _merge(d, overrides)
+    return from_dict(VoxelExperiment, d, where=str(path))
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def open_shape_split(cfg: VoxelDataConfig, split: str, *, progress: bool = True):
+    """The :class:`~energy3d.data.shapes.ShapeDataset` of a split with every model file kept in memory."""
+    from energy3d.data.shapes import ShapeDataset
+
+    return ShapeDataset(split, cfg.image_size, cfg.resolution, cfg.views, cfg.seed, categories=cfg.categories,
+                        limit_per_category=cfg.limit_per_category, background=cfg.background,
+                        cache_models=10**6, progress=progress)
+
+
+def _item_indices(ds, max_views: int) -> list[int]:
+    views = getattr(getattr(ds, "settings", None), "views", None)
+    if not max_views or views is None or max_views >= views:
+        return list(range(len(ds)))
+    return [m * views + v for m in range(len(ds) // views) for v in range(max_views)]
+
+
+def _collate(items: list[dict], target: str) -> dict:
+    return {
+        "image": torch.stack([it["image"] for it in items]),
+        "target": torch.stack([it[target] for it in items]),
+        "category": [it["category_name"] for it in items],
+    }
+
+
+def frustum_geometry(image_size: int, distance: float | None = None, fov_deg: float | None = None) -> dict:
+    """Camera and frustum-grid geometry of the shape dataset: ``K`` (list), ``z_range``, ``fov_deg``, ``distance``."""
+    from energy3d.data.shapes import CAMERA_DISTANCE, FOV_DEG, shape_camera_intrinsics
+
+    d = CAMERA_DISTANCE if distance is None else float(distance)
+    fov = FOV_DEG if fov_deg is None else float(fov_deg)
+    return {"K": shape_camera_intrinsics(int(image_size), fov).tolist(), "z_range": [d - 0.5, d + 0.5],
+            "fov_deg": fov, "distance": d, "image_size": int(image_size)}
+
+
+# ----------------------------------------------------------------------------- task
+
+
+class VoxelTask:
+    """The voxel model family for :func:`energy3d.train.loop.fit`.
+
+    Args:
+        exp: the experiment.
+        train_set, val_set: datasets of dict items (``image``, ``frustum`` / ``world``,
+            ``category_name``) replacing the shape dataset splits (tests use small synthetic ones).
+    """
+
+    def __init__(self, exp: VoxelExperiment, *, train_set=None, val_set=None, progress: bool = True):
+        self.exp = exp
+        torch.manual_seed(exp.train.seed)
+        self.model = build_voxel_model(exp.model)
+        self.train_set = train_set if train_set is not None else open_shape_split(exp.data, "train", progress=progress)
+        self.val_set = val_set if val_set is not None else open_shape_split(exp.data, "val", progress=progress)
+        self.train_idx = _item_indices(self.train_set, exp.data.max_views)
+        val_idx = _item_indices(self.val_set, exp.data.max_views)
+        if not self.train_idx:
+            raise InputError(f"{exp.name}: the training split is empty (check data.categories / limit_per_category)")
+        if not val_idx:
+            raise InputError(f"{exp.name}: the validation split is empty (check data.categories / limit_per_category)")
+        n = min(len(val_idx), exp.val_limit)
+        self.val_idx = [val_idx[int(i)] for i in np.linspace(0, len(val_idx) - 1, n).round().astype(int)]
+        self.loss_fn = voxel_loss(exp.loss.kind, exp.loss.alpha, exp.loss.gamma)
+
+    def _shard(self, epoch: int, rank: int, world: int) -> list[int]:
+        g = torch.Generator().manual_seed(int(self.exp.train.seed) * 1_000_003 + int(epoch))
+        perm = torch.randperm(len(self.train_idx), generator=g).tolist()
+        return [self.train_idx[i] for i in perm[rank::world]]
+
+    def num_batches(self, rank: int, world: int) -> int:
+        n = len(self.train_idx[rank::world])
+        return max(1, math.ceil(n / self.exp.train.batch_size))
+
+    def batches(self, epoch: int, start: int, rank: int, world: int):
+        idx = self._shard(epoch, rank, world)
+        bs = self.exp.train.batch_size
+        for b in range(start, math.ceil(len(idx) / bs)):
+            yield _collate([self.train_set[i] for i in idx[b * bs:(b + 1) * bs]], self.exp.data.target)
+
+    def loss(self, net, batch):
+        iterates = net(batch["image"], all_iterates=True)
+        total, per = unrolled_loss(iterates, batch["target"], self.exp.train.step_weight_base, loss=self.loss_fn)
+        return total, {"final": per[-1]}
+
+    @torch.no_grad()
+    def validate(self, model) -> dict:
+        model.eval()
+        ious, cats = [], []
+        for s in range(0, len(self.val_idx), 32):
+            b = _collate([self.val_set[i] for i in self.val_idx[s:s + 32]], self.exp.data.target)
+            ious.append(voxel_iou(predict_voxels(model, b["image"]), b["target"]))
+            cats += b["category"]
+        res = iou_by_category(torch.cat(ious), cats)
+        return {"score": 1.0 - res["mean"], "val_iou": res["mean"], "val_iou_all": res["all"]}
+
+    def meta(self) -> dict:
+        return voxel_meta(self.model, self.exp)
+
+
+def voxel_meta(model, exp: VoxelExperiment) -> dict:
+    """Checkpoint description of a voxel model (model type, config, geometry, size, cost, licence)."""
+    cfg = exp.model
+    from energy3d.data.shapes import ShapeSettings
+
+    st = ShapeSettings(image_size=exp.data.image_size, resolution=exp.data.resolution, views=exp.data.views,
+                       seed=exp.data.seed)
+    return {
+        "model_type": voxel_model_type(model),
+        "config": {"kind": "voxel", **to_dict(exp)},
+        "frustum": frustum_geometry(cfg.image_size, st.distance, st.fov_deg),
+        "output": {"resolution": cfg.resolution, "target": exp.data.target,
+                   "layout": "(D, H, W): depth bins (0 nearest, uniform in 1/z over z_range) x image rows x columns"
+                   if exp.data.target == "frustum" else "[ix, iy, iz] over [-0.5, 0.5]^3, object frame (Y up)",
+                   "values": "logits; occupancy = sigmoid"},
+        "parameters": count_parameters(model),
+        "macs": voxel_macs(model),
+        "license": LICENSE_NOTE,
+    }
+
+
+def voxel_macs(model) -> int:
+    """Forward multiply-adds per image (convolutions and linear layers; an IGE model's energy counted
+    once per inner step, its autograd backward not counted)."""
+    S = model.cfg.image_size
+    return count_macs(model, torch.zeros(1, 3, S, S))
+
+
+# ----------------------------------------------------------------------------- load / predict / evaluate
+
+
+def load_voxel_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """Load a voxel checkpoint (``NAME.json`` + ``NAME.safetensors``) in eval mode on CPU."""
+    meta = read_checkpoint_meta(path, VOXEL_MODEL_TYPES)
+    cfg = dict(meta.get("config") or {})
+    if not cfg:
+        raise InputError(f"{path}: checkpoint has no config")
+    cfg.pop("kind", None)
+    exp = from_dict(VoxelExperiment, cfg, where=f"{path} config")
+    model = build_voxel_model(exp.model)
+    if voxel_model_type(model) != meta["model_type"]:
+        raise InputError(f"{path}: config describes a {voxel_model_type(model)}, the checkpoint says {meta['model_type']}")
+    load_weights(path, model)
+    model.eval()
+    return model, meta
+
+
+def _fit_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    S = images.shape[-1]
+    if S == size:
+        return images
+    if S % size:
+        raise InputError(f"images of size {S} cannot be area-averaged to the model's {size}")
+    return F.avg_pool2d(images, S // size)
+
+
+@torch.no_grad()
+def predict_voxels(model, images: torch.Tensor, *, steps: int | None = None, batch_size: int = 16,
+                   all_iterates: bool = False) -> torch.Tensor:
+    """Occupancy probabilities ``(N, R, R, R)`` for images ``(N, 3, S, S)`` in [0, 1] (eval mode).
+
+    With ``all_iterates`` returns ``(T + 1, N, R, R, R)`` (an IGE model's every iterate; a baseline's one).
+    """
+    model.eval()
+    images = _fit_images(images, model.cfg.image_size)
+    outs = []
+    for s in range(0, images.shape[0], batch_size):
+        x = images[s:s + batch_size]
+        if not all_iterates and isinstance(model, VoxelIGE):
+            outs.append(torch.sigmoid(model.infer(x, steps=steps)))
+            continue
+        it = [torch.sigmoid(y.detach()) for y in model.iterate(x, steps=steps).iterates]
+        outs.append(torch.stack(it) if all_iterates else it[-1])
+    return torch.cat(outs, dim=1 if all_iterates else 0)
+
+
+def evaluate_voxel(model, ds, *, target: str = "frustum", steps: int | None = None, batch_size: int = 16,
+                   limit: int | None = None, thresholds=THRESHOLDS, max_views: int = 0) -> dict:
+    """IoU of a model on a dataset, per category and averaged over categories.
+
+    The model's probabilities are resized to the dataset's resolution (trilinear when larger).
+
+    Args:
+        model: a loaded voxel model.
+        ds: a :class:`~energy3d.data.shapes.ShapeDataset` (or any dataset of the same items).
+        target: ``"frustum"`` or ``"world"``.
+        steps: IGE inner steps (default: as trained).
+        limit: evaluate at most this many images (evenly spaced).
+        thresholds: thresholds for the best-threshold IoU (0.5 is always evaluated).
+        max_views: only the first this many views of each model (0: all).
+
+    Returns:
+        ``{"iou@0.5": {"per_category", "mean", "all", "count"}, "best_threshold": {"threshold",
+        "mean"}, "per_step_mean_iou@0.5": [...], "resolution", "model_resolution", "images"}``.
+    """
+    idx = _item_indices(ds, max_views)
+    if limit is not None and limit < len(idx):
+        idx = [idx[int(i)] for i in np.linspace(0, len(idx) - 1, limit).round().astype(int)]
+    if not idx:
+        raise InputError("evaluate_voxel: the dataset is empty")
+    thr = sorted(set(float(t) for t in thresholds) | {0.5})
+    ious, multi, steps_iou, cats = [], [], [], []
+    res = None
+    for s in range(0, len(idx), batch_size):
+        b = _collate([ds[i] for i in idx[s:s + batch_size]], target)
+        res = b["target"].shape[-1]
+        probs = predict_voxels(model, b["image"], steps=steps, batch_size=batch_size, all_iterates=True)
+        its = [resize_grid(p, res) for p in probs]
+        ious.append(voxel_iou(its[-1], b["target"]))
+        multi.append(voxel_iou_thresholds(its[-1], b["target"], thr))
+        steps_iou.append(torch.stack([voxel_iou(p, b["target"]) for p in its], 1))
+        cats += b["category"]
+    main = iou_by_category(torch.cat(ious), cats)
+    multi_t = torch.cat(multi)
+    means = [iou_by_category(multi_t[:, k], cats)["mean"] for k in range(len(thr))]
+    k_best = int(np.argmax(means))
+    st = torch.cat(steps_iou)
+    per_step = [iou_by_category(st[:, k], cats)["mean"] for k in range(st.shape[1])]
+    return {"iou@0.5": main,
+            "best_threshold": {"threshold": thr[k_best], "mean": means[k_best],
+                               "note": "threshold chosen on the evaluated set (oracle); not the reported IoU"},
+            "per_step_mean_iou@0.5": per_step,
+            "resolution": int(res), "model_resolution": int(model.cfg.resolution),
+            "upsampled": bool(res != model.cfg.resolution), "images": len(idx),
+            "steps": (model.steps if steps is None else int(steps)) if isinstance(model, VoxelIGE) else 0}
