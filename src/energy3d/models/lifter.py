@@ -45,6 +45,10 @@ class LifterConfig:
             than at test time (val P1a 144 vs 102 mm); the energy then learns corrections that
             overshoot and the unrolled training diverges at T = 8 (measured: training loss
             0.019 -> 0.054 over three epochs), while eval mode trains stably.
+        step_unit: the inner optimiser works on the pose in units of ``step_unit`` metres
+            (centimetres by default), so the paper's initial step ``η = 1`` and clip ``c = 1`` bound
+            the first updates to about 1 cm per coordinate. In metres the same initial values allow
+            1 m moves, and unrolled training diverged (see ``init_train_mode``).
         input_layout, output_layout: joint layouts of the 2D input and 3D output.
     """
 
@@ -58,6 +62,7 @@ class LifterConfig:
     energy_init_scale: float = 1e-3
     momentum: bool = True
     init_train_mode: bool = False
+    step_unit: float = 0.01
     input_layout: str = "h36m17"
     output_layout: str = "h36m17"
 
@@ -136,10 +141,11 @@ class IGELifter(nn.Module):
 
     def __init__(self, init: BaselineLifter, hips: tuple[int, int], steps: int = 4, energy_hidden: int = 256,
                  energy_out: int = 8, energy_init_scale: float = 1e-3, momentum: bool = True,
-                 init_train_mode: bool = False):
+                 init_train_mode: bool = False, step_unit: float = 1.0):
         super().__init__()
         self.init = init
         self.init_train_mode = init_train_mode
+        self.step_unit = float(step_unit)
         self.energy = PoseEnergy(init.num_out, init.num_in, hips, energy_hidden, energy_out, energy_init_scale)
         self.optimizer = UnrolledGD(steps, learn_momentum=momentum)
 
@@ -158,17 +164,44 @@ class IGELifter(nn.Module):
         """All iterates ``y(0..T)`` for observations ``x (B, J2, 2)``.
 
         In training mode gradients flow through every step (second order); in eval mode, or under
-        ``torch.no_grad()``, the closed-form energy gradient is used and no graph is built.
+        ``torch.no_grad()``, no graph is built: on CPU the fused descent of
+        :meth:`~energy3d.energies.pose.PoseEnergy.descend` runs the steps (numba kernels around
+        four dense products per step), elsewhere the torch closed-form gradient
+        :meth:`~energy3d.energies.pose.PoseEnergy.grad` drives :class:`UnrolledGD`. Both give the
+        iterates of the differentiable path (tests compare them).
         """
-        y0 = self.init(x)
         if mode is None:
             mode = "unrolled" if (self.training and torch.is_grad_enabled()) else "none"
         if mode == "none":
             with torch.no_grad():
-                consts = self.energy.prepare(x)
-                return self.optimizer(y0.detach(), lambda y: self.energy(y, x),
-                                      grad_fn=lambda y: self.energy.grad(y, consts), mode="none", steps=steps)
-        return self.optimizer(y0, lambda y: self.energy(y, x), mode=mode, steps=steps)
+                return self._iterate_inference(x, steps)
+        s = self.step_unit  # the optimiser works on u = y / s (see LifterConfig.step_unit)
+        info = self.optimizer(self.init(x) / s, lambda u: self.energy(u * s, x), mode=mode, steps=steps)
+        info.iterates = [u * s for u in info.iterates]
+        return info
+
+    def _iterate_inference(self, x: Tensor, steps: int | None) -> UnrolledInfo:
+        """Graph-free iterates (called under ``torch.no_grad()``)."""
+        opt = self.optimizer
+        T = opt.steps if steps is None else int(steps)
+        if T < 0:
+            raise InputError(f"steps must be >= 0, got {T}")
+        if x.dim() != 3 or x.shape[1:] != (self.init.num_in, 2):
+            raise InputError(f"2D input: expected shape (B, {self.init.num_in}, 2), got {tuple(x.shape)}")
+        if self.energy.can_descend(None, x):
+            # an initialiser in eval mode treats poses independently: run it chunk by chunk in the
+            # descent's workers (in train mode batch norm needs the whole batch at once)
+            y0 = self.init if not self.init.training else self.init(x)
+            iterates, norms = self.energy.descend(
+                y0, x, T, lr=float(opt.lr), clip=None if opt.clip is None else float(opt.clip),
+                momentum=None if opt.momentum is None else float(opt.momentum), unit=self.step_unit)
+            return UnrolledInfo(iterates=iterates, grad_norms=norms, steps=T)
+        s = self.step_unit  # as in the differentiable path, the optimiser works on u = y / s
+        consts = self.energy.prepare(x)
+        info = opt(self.init(x) / s, lambda u: self.energy(u * s, x),
+                   grad_fn=lambda u: self.energy.grad(u * s, consts) * s, mode="none", steps=T)
+        info.iterates = [u * s for u in info.iterates]
+        return info
 
     def forward(self, x: Tensor, all_iterates: bool = False):
         """Last iterate ``(B, J, 3)``, or the list of all ``T + 1`` iterates with ``all_iterates``."""
@@ -192,7 +225,7 @@ def build_lifter(cfg: LifterConfig) -> nn.Module:
     if cfg.type == "ige":
         hips = (lout.index("l_hip"), lout.index("r_hip"))
         return IGELifter(base, hips, cfg.steps, cfg.energy_hidden, cfg.energy_out, cfg.energy_init_scale, cfg.momentum,
-                         cfg.init_train_mode)
+                         cfg.init_train_mode, cfg.step_unit)
     raise InputError(f"model type must be 'baseline' or 'ige', got {cfg.type!r}")
 
 
