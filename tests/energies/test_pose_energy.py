@@ -288,8 +288,8 @@ def test_descend_initialiser_callable_runs_chunkwise():
         y0 = init(x)
         a, _ = E.descend(init, x, 2, 0.05, 0.3, 0.2, chunk=128)
         b, _ = E.descend(y0, x, 2, 0.05, 0.3, 0.2, chunk=128)
-    for u, v in zip(a, b):
-        assert torch.allclose(u, v, rtol=1e-6, atol=1e-6)
+    for u, v in zip(a, b):  # float32 GEMMs on chunks may round differently from the whole batch
+        assert torch.allclose(u, v, rtol=1e-5, atol=1e-5)
     zero, _ = E.descend(init, x, 0, 0.05)
     assert len(zero) == 1 and torch.allclose(zero[0], y0)
 
