@@ -55,7 +55,11 @@ def test_lift_example_with_bundled_checkpoint(tmp_path, capsys):
     err_px = np.linalg.norm(proj - p, axis=-1).mean(axis=1)
     scale_px = np.linalg.norm(p.max(1) - p.min(1), axis=-1)
     assert (err_px < 0.1 * scale_px).all(), (err_px, scale_px)
-    # bone lengths of a plausible adult: thigh 0.3-0.6 m up to the (unknown) global scale
+    # metric-scale prior: the 16 bones sum to the training rig's 3.54 m; a person stands 2-12 m away
+    from energy3d.skeleton import H36M17
+    total = sum(np.linalg.norm(y[:, c] - y[:, p], axis=-1) for p, c in H36M17.edges)
+    assert np.allclose(total, 3.54, rtol=1e-4)
+    assert ((y[:, 0, 2] > 2) & (y[:, 0, 2] < 12)).all()
     thigh = np.linalg.norm(y[:, 2] - y[:, 1], axis=-1) / np.linalg.norm(y[:, 8] - y[:, 0], axis=-1)
     assert ((thigh > 0.5) & (thigh < 1.6)).all()
 
@@ -142,3 +146,20 @@ def test_ddp_training_with_torchrun(tmp_path, data_dir):
     hist = json.loads((tmp_path / "ddp" / "history.json").read_text())
     assert len(hist["history"]) == 1 and np.isfinite(hist["history"][0]["val_p1a_mm"])
     assert (tmp_path / "ddp" / "best.safetensors").exists()
+
+
+def test_centring_rotation_is_an_exact_camera_rotation():
+    from energy3d.cli.lift import centring_rotation, rotate_normalized
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(5, 17, 3, generator=g, dtype=torch.float64) * 0.3
+    X[..., 0] += torch.linspace(-2, 2, 5, dtype=torch.float64)[:, None]
+    X[..., 2] += 4
+    x = X[..., :2] / X[..., 2:]
+    R = centring_rotation(x)
+    assert torch.allclose(R @ R.transpose(1, 2), torch.eye(3, dtype=torch.float64).expand(5, 3, 3), atol=1e-12)
+    assert torch.allclose(torch.linalg.det(R), torch.ones(5, dtype=torch.float64))
+    xr = rotate_normalized(x, R)
+    assert xr.mean(1).abs().max() < 0.05 * x.mean(1).abs().max()  # people now near the optical axis
+    Xr = X @ R.transpose(1, 2)                                     # the same points in the rotated camera
+    assert torch.allclose(Xr[..., :2] / Xr[..., 2:], xr, atol=1e-12)

@@ -4,7 +4,9 @@ Steps: read the keypoints (COCO / OpenPose JSON, npz), convert them to the model
 (h36m17: pelvis, thorax, spine and head top are derived, see :mod:`energy3d.skeleton.layouts`),
 impute zero-confidence joints from their nearest visible neighbour in the kinematic tree
 (:func:`energy3d.data.keypoints.impute_missing`; a person with fewer than half of the joints
-detected is an error), normalise with the intrinsics, lift, and write every output at once: all
+detected is an error), normalise with the intrinsics, turn a virtual camera towards each person
+(:func:`centring_rotation`), lift, rotate back, rescale to an adult's size
+(:func:`rescale_to_bone_length`), and write every output at once: all
 files are written to a temporary folder first and moved into place only when all succeeded.
 
 Intrinsics: the principal point is the image centre; the focal length is ``--focal`` or
@@ -26,6 +28,51 @@ import torch
 from energy3d.errors import InputError
 
 BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "ige8-lifter.json"
+BONE_LENGTH_SUM_M = 3.54
+"""Sum of the 16 h36m17 bone lengths of the Bandai training rig (metres; std 6 mm over frames)."""
+
+
+def centring_rotation(x: torch.Tensor) -> torch.Tensor:
+    """Rotations ``(N, 3, 3)`` taking each person's mean viewing ray to the optical axis.
+
+    The lifting data shows people near the image centre (cameras look at the pelvis), so a person
+    at the edge of a real image is out of distribution. Rotating the camera about its centre is a
+    pure homography of the image: the 2D input is mapped into the rotated (virtual) camera, lifted
+    there, and the 3D result rotated back, which is exact for a pinhole camera.
+
+    Args:
+        x: ``(N, J, 2)`` normalised coordinates.
+    """
+    c = x.mean(1)
+    r = torch.cat([c, torch.ones_like(c[:, :1])], -1)
+    r = r / r.norm(dim=-1, keepdim=True)
+    ez = torch.tensor([0.0, 0.0, 1.0], dtype=x.dtype).expand_as(r)
+    axis = torch.linalg.cross(r, ez)
+    s = axis.norm(dim=-1, keepdim=True)
+    cos = (r * ez).sum(-1, keepdim=True)
+    k = axis / s.clamp_min(1e-12)
+    Kx = torch.zeros(len(x), 3, 3, dtype=x.dtype)
+    Kx[:, 0, 1], Kx[:, 0, 2], Kx[:, 1, 0] = -k[:, 2], k[:, 1], k[:, 2]
+    Kx[:, 1, 2], Kx[:, 2, 0], Kx[:, 2, 1] = -k[:, 0], -k[:, 1], k[:, 0]
+    eye = torch.eye(3, dtype=x.dtype).expand_as(Kx)
+    return eye + s[..., None] * Kx + (1 - cos)[..., None] * (Kx @ Kx)
+
+
+def rotate_normalized(x: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """Normalised coordinates ``(N, J, 2)`` seen by the camera rotated by ``R (N, 3, 3)``."""
+    h = torch.cat([x, torch.ones_like(x[..., :1])], -1) @ R.transpose(1, 2)
+    return h[..., :2] / h[..., 2:]
+
+
+def rescale_to_bone_length(poses: np.ndarray, layout, total: float = BONE_LENGTH_SUM_M) -> np.ndarray:
+    """Scale camera-frame poses ``(N, J, 3)`` about the camera centre so their bones sum to ``total`` m.
+
+    Lifting models are trained scale-invariantly (IGE-Net eq. 9), so their absolute size is
+    arbitrary; scaling about the camera centre leaves the projection, and so the fit to the 2D
+    input, unchanged.
+    """
+    L = sum(np.linalg.norm(poses[:, c] - poses[:, p], axis=-1) for p, c in layout.edges)
+    return poses * (total / np.maximum(L, 1e-9))[:, None, None]
 FRAME = "camera frame, metres: x right, y down, z forward (OpenCV); origin at the camera centre"
 
 
@@ -55,7 +102,9 @@ def run_lift(args) -> Path:
     x = to_normalized(torch.as_tensor(pts, dtype=torch.float32), K)
     if not bool(torch.isfinite(x).all()):
         raise InputError(f"{args.input}: keypoints give non-finite coordinates")
-    poses = predict(model, x).numpy()
+    R = centring_rotation(x)
+    poses = predict(model, rotate_normalized(x, R)) @ R  # lift in the centred virtual camera, rotate back
+    poses = rescale_to_bone_length(poses.numpy(), out_layout)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,8 +117,9 @@ def run_lift(args) -> Path:
             "layout": {"name": out_layout.name, "joints": list(out_layout.joints), "parents": list(out_layout.parents)},
             "units": "metres",
             "frame": FRAME,
-            "note": "Absolute scale and depth come from the model's prior (trained scale-invariantly, IGE-Net eq. 9): "
-                    "the shape is the result; distance and size are estimates.",
+            "note": "The model is trained scale-invariantly (IGE-Net eq. 9): its output is rescaled about the camera "
+                    f"centre so the 16 bones sum to {BONE_LENGTH_SUM_M} m (the training rig's adult size); "
+                    "projections are unchanged, so distance and size are estimates under that prior.",
             "checkpoint": str(ckpt),
             "model_type": meta["model_type"],
             "focal_px": float(K[0, 0, 0]) if focal is None else focal,
