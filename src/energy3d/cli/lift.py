@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 from energy3d.errors import InputError
+from energy3d.lifting import BONE_LENGTH_SUM_M, rescale_to_bone_length
 
 BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "ige8-lifter.json"
-BONE_LENGTH_SUM_M = 3.54
-"""Sum of the 16 h36m17 bone lengths of the Bandai training rig (metres; std 6 mm over frames)."""
+FRAME = "camera frame, metres: x right, y down, z forward (OpenCV); origin at the camera centre"
 
 
 def centring_rotation(x: torch.Tensor) -> torch.Tensor:
@@ -62,18 +62,6 @@ def rotate_normalized(x: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
     """Normalised coordinates ``(N, J, 2)`` seen by the camera rotated by ``R (N, 3, 3)``."""
     h = torch.cat([x, torch.ones_like(x[..., :1])], -1) @ R.transpose(1, 2)
     return h[..., :2] / h[..., 2:]
-
-
-def rescale_to_bone_length(poses: np.ndarray, layout, total: float = BONE_LENGTH_SUM_M) -> np.ndarray:
-    """Scale camera-frame poses ``(N, J, 3)`` about the camera centre so their bones sum to ``total`` m.
-
-    Lifting models are trained scale-invariantly (IGE-Net eq. 9), so their absolute size is
-    arbitrary; scaling about the camera centre leaves the projection, and so the fit to the 2D
-    input, unchanged.
-    """
-    L = sum(np.linalg.norm(poses[:, c] - poses[:, p], axis=-1) for p, c in layout.edges)
-    return poses * (total / np.maximum(L, 1e-9))[:, None, None]
-FRAME = "camera frame, metres: x right, y down, z forward (OpenCV); origin at the camera centre"
 
 
 def run_lift(args) -> Path:
