@@ -100,3 +100,25 @@ def test_step_unit_paths_agree(unit):
     for a, b in zip(fast, slow):
         assert torch.allclose(a, b.detach(), rtol=1e-4, atol=1e-4)
     assert not torch.allclose(fast[-1], fast[0])
+
+
+def test_inference_under_no_grad_with_two_threads():
+    """Validation runs under no_grad with several torch threads: grad mode is thread-local, so the
+    fused descent must switch it off in its worker threads too (a race there crashed training)."""
+    m = _ige().eval()
+    x = torch.randn(3000, 17, 2) * 0.1
+    seen = []
+
+    def init(xx):
+        seen.append(torch.is_grad_enabled())
+        return m.init(xx)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.no_grad():
+            its, _ = m.energy.descend(init, x, 2, 0.05, 0.3, 0.2)
+    finally:
+        torch.set_num_threads(before)
+    assert len(seen) > 1 and not any(seen)
+    assert its[-1].shape == (3000, 17, 3) and not its[-1].requires_grad

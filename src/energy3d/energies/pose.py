@@ -548,6 +548,10 @@ class PoseEnergy(nn.Module):
              "b2f": w.b2f.numpy(), "W2r": w.W2r.numpy(), "b2r": w.b2r.numpy()}
 
         def run(off: int, m: int) -> None:
+            with torch.no_grad():  # grad mode is thread-local: worker threads need it too
+                _run(off, m)
+
+        def _run(off: int, m: int) -> None:
             if init is not None:
                 y0c = init(x[off:off + m])
                 if y0c.shape != (m, J, 3) or y0c.dtype != dt:
