@@ -49,13 +49,20 @@ def cmd_fit(args) -> int:
     raw.pop("kind", None)
     from energy3d.config import from_dict
     from energy3d.lifting import LiftExperiment, LiftingTask, _merge
-    from energy3d.train.loop import fit
 
     exp = from_dict(LiftExperiment, _merge(raw, _parse_set(args.set)), where=str(args.config))
+    return run_fit(args, "lift", exp, LiftingTask)
+
+
+def run_fit(args, kind: str, exp, make_task) -> int:
+    """Shared tail of ``fit``: run folder, experiment record, training, summary."""
+    from energy3d.config import to_dict
+    from energy3d.train.loop import fit
+
     out = Path(args.out) if args.out else Path("runs") / exp.name
     out.mkdir(parents=True, exist_ok=True)
-    (out / "experiment.json").write_text(json.dumps({"kind": "lift", **__import__("energy3d.config", fromlist=["to_dict"]).to_dict(exp)}, indent=2))
-    task = LiftingTask(exp)
+    (out / "experiment.json").write_text(json.dumps({"kind": kind, **to_dict(exp)}, indent=2))
+    task = make_task(exp)
     summary = fit(task, exp.train, out, resume=not args.restart, progress=not args.quiet,
                   stop_after_batches=args.stop_after)
     if summary.get("stopped"):
@@ -72,7 +79,7 @@ def cmd_evaluate(args) -> int:
         from energy3d.cli.reconstruct import evaluate_voxel_cli
 
         return evaluate_voxel_cli(args)
-    from energy3d.data.lifting import CameraConfig, LiftDataConfig, build_lifting_set, load_lifting_split
+    from energy3d.data.lifting import LiftDataConfig, build_lifting_set, load_lifting_split
     from energy3d.lifting import evaluate_lifter, load_lifter
     from energy3d.config import from_dict
 

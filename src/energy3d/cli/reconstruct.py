@@ -277,26 +277,15 @@ def run_reconstruct(args) -> Path:
 
 def fit_voxel(args, raw: dict) -> int:
     """``energy3d fit`` for a ``"kind": "voxel"`` config (called by :func:`energy3d.cli.main.cmd_fit`)."""
-    from energy3d.cli.main import _parse_set
-    from energy3d.config import from_dict, to_dict
+    from energy3d.cli.main import _parse_set, run_fit
+    from energy3d.config import from_dict
     from energy3d.lifting import _merge
-    from energy3d.train.loop import fit
     from energy3d.voxels import VoxelExperiment, VoxelTask
 
     raw = dict(raw)
     raw.pop("kind", None)
     exp = from_dict(VoxelExperiment, _merge(raw, _parse_set(args.set)), where=str(args.config))
-    out = Path(args.out) if args.out else Path("runs") / exp.name
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "experiment.json").write_text(json.dumps({"kind": "voxel", **to_dict(exp)}, indent=2))
-    task = VoxelTask(exp, progress=not args.quiet)
-    summary = fit(task, exp.train, out, resume=not args.restart, progress=not args.quiet,
-                  stop_after_batches=args.stop_after)
-    if summary.get("stopped"):
-        print(f"stopped after {args.stop_after} batches; run the same command again to resume")
-        return 0
-    print(json.dumps({"run": str(out), "best": summary["best"], "seconds": round(summary["seconds"], 1)}, indent=2))
-    return 0
+    return run_fit(args, "voxel", exp, lambda e: VoxelTask(e, progress=not args.quiet))
 
 
 def eval_dataset_config(data_cfg, resolution: int, split: str):
