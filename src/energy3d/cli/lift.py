@@ -17,14 +17,12 @@ Intrinsics: the principal point is the image centre; the focal length is ``--foc
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from energy3d.cli._outputs import atomic_outputs
 from energy3d.errors import InputError
 from energy3d.lifting import BONE_LENGTH_SUM_M, rescale_to_bone_length
 
@@ -95,9 +93,7 @@ def run_lift(args) -> Path:
     poses = rescale_to_bone_length(poses.numpy(), out_layout)
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".lift-", dir=out))
-    try:
+    with atomic_outputs(out, "lift") as tmp:
         doc = {
             "energy3d": __import__("energy3d").__version__,
             "input": str(args.input),
@@ -136,10 +132,6 @@ def run_lift(args) -> Path:
                            image_size=tuple(sizes[0]))
         write_pose_viewer(tmp / "viewer.html", poses, out_layout, names=kp.names, title=f"energy3d lift: {Path(args.input).name}",
                           keypoints_2d=pts, image_size=tuple(sizes[0]))
-        for f in tmp.iterdir():
-            os.replace(f, out / f.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     print(f"lifted {len(kp)} people from {args.input} -> {out}/ (poses.json, poses.npz, lift.png, viewer.html)")
     return out
 

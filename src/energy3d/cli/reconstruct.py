@@ -18,15 +18,13 @@ x right, y down, z forward (OpenCV).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from energy3d.cli._outputs import atomic_outputs
 from energy3d.errors import InputError
 
 BUNDLED = Path(__file__).resolve().parents[1] / "assets" / "voxel-ige-32.json"
@@ -241,9 +239,7 @@ def run_reconstruct(args) -> Path:
     mesh = occupancy_to_mesh(prob, geo["K"], S, geo["z_range"], args.threshold)
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".reconstruct-", dir=out))
-    try:
+    with atomic_outputs(out, "reconstruct") as tmp:
         np.savez_compressed(tmp / "occupancy.npz", probability=prob, occupied=prob > args.threshold,
                             threshold=np.float32(args.threshold), K=np.asarray(geo["K"], np.float32),
                             z_range=np.asarray(geo["z_range"], np.float32), image_size=np.int64(S),
@@ -264,10 +260,6 @@ def run_reconstruct(args) -> Path:
         }
         (tmp / "reconstruct.json").write_text(json.dumps(doc, indent=1))
         written = sorted(f.name for f in tmp.iterdir())
-        for f in tmp.iterdir():
-            os.replace(f, out / f.name)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     print(f"reconstructed {args.image} at {R}^3 -> {out}/ ({', '.join(written)})")
     return out
 
