@@ -92,12 +92,20 @@ def test_energy_gradient_vs_finite_differences_and_second_order():
     assert gw.abs().sum() > 0
 
 
-def test_lean_gradient_equals_autograd():
+@pytest.mark.parametrize("chunk_bytes", [1, 64 * 8, 1 << 20])
+@pytest.mark.parametrize("clip", [None, 0.02])
+def test_lean_logit_step_equals_autograd(chunk_bytes, clip):
+    """The chunked in-place step equals autograd through E(sigmoid(l)), for one-bin to whole-grid chunks."""
     e = _tiny_energy()
     x = _feats(2)
-    y = torch.rand(2, 4, 8, 8, dtype=torch.float64, requires_grad=True)
-    (g,) = torch.autograd.grad(e(y, x).sum(), y)
-    buf = torch.full_like(g, 7.0)
-    lean = e.grad_lean(y.detach(), x, out=buf)
-    assert lean.data_ptr() == buf.data_ptr()
-    assert torch.allclose(lean, g, atol=1e-12)
+    logits = torch.randn(2, 4, 8, 8, dtype=torch.float64, requires_grad=True)
+    (g,) = torch.autograd.grad(e(torch.sigmoid(logits), x).sum(), logits)
+    if clip is not None:
+        assert (g.abs() > clip).any() and (g.abs() < clip).any()  # the clip is exercised
+        g = g.clamp(-clip, clip)
+    ref = logits.detach() - 0.7 * g
+    y = logits.detach().clone()
+    out = e.logit_step_(y, x, 0.7, clip, chunk_bytes=chunk_bytes)
+    assert out.data_ptr() == y.data_ptr()
+    assert torch.allclose(y, ref, atol=1e-12)
+

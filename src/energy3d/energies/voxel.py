@@ -166,32 +166,67 @@ class FrustumEnergy(nn.Module):
         """Energy ``(B,)`` of proposals ``y (B, D, H, W)`` given image features."""
         return torch.stack(self.level_energies(y, features)).sum(0)
 
-    def grad_lean(self, y: Tensor, features: list[Tensor], out: Tensor | None = None) -> Tensor:
-        """``∂E/∂y`` without a graph over the full grid (inference; memory ~ one extra grid).
+    def _depth_chunk(self, y: Tensor, chunk_bytes: int) -> int:
+        """Depth bins per chunk: a multiple of every level's depth pool, about ``chunk_bytes`` of ``y``."""
+        unit = max(lv.depth_pool for lv in self.levels)  # powers of two: the largest is a multiple of all
+        per_bin = max(1, y[:, :1].numel() * y.element_size())
+        n = max(1, chunk_bytes // (per_bin * unit)) * unit
+        return min(n, y.shape[1])
 
-        Autograd runs only from the energy to the small pooled grids ``ȳ_i``; the pooling's
-        adjoint (spread each pooled gradient evenly over its block) is applied by hand, accumulating
-        in place into ``out``. Equal to ``torch.autograd.grad(E(y).sum(), y)``.
+    def logit_step_(self, logits: Tensor, features: list[Tensor], lr: float, clip: float | None = None, *,
+                    chunk_bytes: int = 1 << 20) -> Tensor:
+        """One inference step on logits, in place, with no grid-sized temporary.
+
+        Computes ``l <- l - lr * clip(σ'(l) ⊙ ∂E/∂y |_{y = σ(l)}, ±clip)`` for ``logits`` ``(B, D, H, W)``,
+        the same update as autograd through ``E(sigmoid(l))`` followed by an element-wise clip. The grid
+        is visited in depth chunks of about ``chunk_bytes``: a first pass pools ``σ(l)`` to every level
+        (``ȳ_i``), autograd runs only from the energy to those small pooled grids, and a second pass
+        spreads each pooled gradient over its block (the pooling's adjoint), multiplies by
+        ``σ'(l) = σ(1 - σ)``, clips and updates the chunk. Peak memory beyond ``logits`` is the pooled
+        grids, the 2D energy's activations and two chunks, so a 128³ or 256³ proposal costs one grid.
 
         Args:
-            y: ``(B, D, H, W)`` occupancies.
+            logits: ``(B, D, H, W)`` contiguous logits, updated in place.
             features: the image feature maps.
-            out: optional ``(B, D, H, W)`` buffer for the result.
+            lr: step size ``η``.
+            clip: element-wise gradient clip ``c`` (``None``: no clip).
+            chunk_bytes: working-set size of one chunk.
 
         Returns:
-            ``(B, D, H, W)`` gradient.
+            ``logits``.
         """
-        pooled = [p.detach().requires_grad_(True) for p in self.pooled(y.detach())]
+        if logits.dim() != 4 or logits.shape[1] != self.depth:
+            raise InputError(f"energy: expected a grid of shape (B, {self.depth}, H, W), got {tuple(logits.shape)}")
+        B, D, H, W = logits.shape
+        n = self._depth_chunk(logits, chunk_bytes)
+        pooled = [logits.new_empty(B, D // lv.depth_pool, H // lv.pixel_pool, W // lv.pixel_pool) for lv in self.levels]
+        with torch.no_grad():
+            for d0 in range(0, D, n):
+                p = torch.sigmoid(logits[:, d0:d0 + n])
+                for lv, pb in zip(self.levels, pooled):
+                    dp = lv.depth_pool
+                    pb[:, d0 // dp:(d0 + p.shape[1]) // dp] = pool_frustum(p, dp, lv.pixel_pool)
+        pooled = [pb.requires_grad_(True) for pb in pooled]
         with torch.enable_grad():
             e = torch.stack(self.pooled_level_energies(pooled, features)).sum()
             grads = torch.autograd.grad(e, pooled)
-        g = torch.zeros_like(y) if out is None else out.zero_()
-        B = y.shape[0]
-        for lv, gi in zip(self.levels, grads):
-            d, h, w = gi.shape[1:]
-            dp, pp = lv.depth_pool, lv.pixel_pool
-            g.view(B, d, dp, h, pp, w, pp).add_(gi[:, :, None, :, None, :, None], alpha=1.0 / (dp * pp * pp))
-        return g
+        with torch.no_grad():
+            for d0 in range(0, D, n):
+                yc = logits[:, d0:d0 + n]
+                m = yc.shape[1]
+                g = torch.zeros_like(yc)
+                for lv, gi in zip(self.levels, grads):
+                    dp, pp = lv.depth_pool, lv.pixel_pool
+                    part = gi[:, d0 // dp:(d0 + m) // dp]
+                    h, w = part.shape[-2:]
+                    g.view(B, m // dp, dp, h, pp, w, pp).add_(part[:, :, None, :, None, :, None],
+                                                              alpha=1.0 / (dp * pp * pp))
+                p = torch.sigmoid(yc)
+                g.mul_(p).mul_(p.neg_().add_(1.0))
+                if clip is not None:
+                    g.clamp_(-clip, clip)
+                yc.add_(g, alpha=-lr)
+        return logits
 
     def macs(self) -> int:
         """Convolution multiply-adds of one energy evaluation per example (pooling not counted)."""

@@ -287,24 +287,18 @@ class VoxelIGE(nn.Module):
         """Memory-lean inference: the last logit iterate ``(B, R, R, R)`` only.
 
         The same update as :meth:`iterate` in ``"none"`` mode (``g = clip(∇_l E, ±c)``,
-        ``l <- l - η g``) done in place on three grid-sized buffers (logits, probabilities, gradient):
-        ``∇_l E = σ'(l) ⊙ ∇_y E`` with ``∇_y E`` from :meth:`FrustumEnergy.grad_lean`. This is what
-        lets inference scale to 128³ and 256³ (benchmarks/bench_voxel_scaling.py).
+        ``l <- l - η g``), done in place on the logit grid by :meth:`FrustumEnergy.logit_step_`, which
+        visits the grid in depth chunks: besides the output grid, memory holds only the pooled grids, the
+        2D energy's activations and two chunks. This is what lets inference scale to 128³ and 256³
+        (benchmarks/bench_voxel_scaling.py).
         """
         feats, y = self.features(image)
         y = y.contiguous()
         T = self.steps if steps is None else int(steps)
-        p, g = torch.empty_like(y), torch.empty_like(y)
         lr = float(self.optimizer.lr)
         c = None if self.optimizer.clip is None else float(self.optimizer.clip.abs())
         for _ in range(T):
-            torch.sigmoid(y, out=p)
-            self.energy.grad_lean(p, feats, out=g)
-            g.mul_(p)
-            g.mul_(p.neg_().add_(1.0))  # σ' = σ (1 - σ); p is recomputed next step
-            if c is not None:
-                g.clamp_(-c, c)
-            y.add_(g, alpha=-lr)
+            self.energy.logit_step_(y, feats, lr, c)
         return y
 
     def forward(self, image: Tensor, all_iterates: bool = False):
