@@ -12,8 +12,9 @@ from helpers import synthetic_lifting_set
 
 
 def _exp(**train):
+    train = {"epochs": 2, "batch_size": 32, "checkpoint_every": 3, "seed": 3, **train}
     return LiftExperiment(name="t", model=LifterConfig(type="ige", width=16, blocks=1, steps=2, energy_hidden=16),
-                          train=TrainConfig(epochs=2, batch_size=32, checkpoint_every=3, seed=3, **train), val_limit=64)
+                          train=TrainConfig(**train), val_limit=64)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,11 @@ def _task(sets, exp=None):
     return LiftingTask(exp or _exp(), train_set=sets[0], val_set=sets[1])
 
 
-def test_interrupted_training_resumes_to_the_same_result(sets, tmp_path):
+@pytest.mark.parametrize("scalar_lr_mult", [1.0, 30.0])
+def test_interrupted_training_resumes_to_the_same_result(sets, tmp_path, scalar_lr_mult):
+    def _task(sets):
+        return LiftingTask(_exp(scalar_lr_mult=scalar_lr_mult), train_set=sets[0], val_set=sets[1])
+
     a = _task(sets)
     fit(a, a.exp.train, tmp_path / "full", resume=False, progress=False)
     b = _task(sets)
@@ -38,6 +43,19 @@ def test_interrupted_training_resumes_to_the_same_result(sets, tmp_path):
         assert torch.allclose(sa[k].float(), sc[k].float(), atol=1e-6), k
     hist = json.loads((tmp_path / "cut" / "history.json").read_text())
     assert [h["epoch"] for h in hist["history"]] == [1, 2]
+
+
+def test_scalar_parameters_train_at_their_own_learning_rate(sets, tmp_path):
+    """The inner optimiser's η, c, m move ~scalar_lr_mult times further; tensors keep the base rate."""
+    moved = {}
+    for mult in (1.0, 30.0):
+        t = _task(sets, _exp(scalar_lr_mult=mult, epochs=1))
+        opt0 = {k: v.detach().clone() for k, v in t.model.named_parameters()}
+        fit(t, t.exp.train, tmp_path / f"m{mult}", resume=False, progress=False)
+        moved[mult] = {k: (v.detach() - opt0[k]).abs().max().item() for k, v in t.model.named_parameters()}
+    for name in ("optimizer.lr", "optimizer.clip", "optimizer.momentum"):
+        assert moved[30.0][name] > 10 * moved[1.0][name], name
+    assert moved[30.0]["init.inp.0.weight"] < 3 * moved[1.0]["init.inp.0.weight"]
 
 
 def test_checkpoint_round_trip_and_metadata(sets, tmp_path):

@@ -42,6 +42,11 @@ class TrainConfig:
         checkpoint_every: save the resumable state every this many batches (and at epoch ends).
         step_weight_base: ``k_t = base^(T-t)`` weighting of inner iterates (IGE-Net eq. 4).
         threads: torch CPU threads (0 keeps torch's default).
+        scalar_lr_mult: learning-rate multiplier for scalar (0-dim) parameters, i.e. the inner
+            optimiser's learned step ``η``, clip ``c`` and momentum ``m``. Adam moves a parameter by
+            about ``lr`` per update whatever its scale, so at the IGE phase's ``lr = 1e-4`` these
+            stay within ~10% of their initial values over a few epochs (measured: ``η`` 1.00 -> 1.10
+            in three IGE-8 epochs) and the steps cannot grow to the size the energy asks for.
     """
 
     epochs: int = 20
@@ -54,6 +59,7 @@ class TrainConfig:
     checkpoint_every: int = 500
     step_weight_base: float = 0.9
     threads: int = 0
+    scalar_lr_mult: float = 1.0
 
 
 class Task(Protocol):
@@ -72,6 +78,19 @@ class Task(Protocol):
 
     def meta(self) -> dict:
         """Checkpoint description (model_type, config, layouts, ...)."""
+
+
+def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """Adam parameter groups: tensors at ``lr``, scalars at ``lr * scalar_lr_mult`` (one group when 1)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if cfg.scalar_lr_mult == 1.0:
+        return [{"params": params, "lr_mult": 1.0}]
+    tensors = [p for p in params if p.dim() > 0]
+    scalars = [p for p in params if p.dim() == 0]
+    groups = [{"params": tensors, "lr_mult": 1.0}]
+    if scalars:
+        groups.append({"params": scalars, "lr_mult": float(cfg.scalar_lr_mult), "lr": cfg.lr * cfg.scalar_lr_mult})
+    return groups
 
 
 def _dist_info() -> tuple[int, int]:
@@ -103,8 +122,7 @@ def fit(task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = Tru
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     model = task.model
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr,
-                           weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start_epoch, start_batch, history, best = 0, 0, [], None
     elapsed_before = 0.0
     if resume:
@@ -138,7 +156,7 @@ def fit(task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = Tru
     try:
         for epoch in range(start_epoch, cfg.epochs):
             for g in opt.param_groups:
-                g["lr"] = cfg.lr * cfg.lr_decay ** epoch
+                g["lr"] = cfg.lr * g["lr_mult"] * cfg.lr_decay ** epoch
             model.train()
             first = start_batch if epoch == start_epoch else 0
             tid = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=nb, completed=first, info="") if bar else None
