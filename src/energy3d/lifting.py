@@ -67,8 +67,11 @@ class LiftExperiment:
 
 
 def load_experiment(path: str | Path, overrides: dict | None = None) -> LiftExperiment:
-    """Read an experiment JSON; ``init_from`` is resolved relative to the current directory."""
+    """Read a lifting experiment JSON (``"kind": "lift"`` or no kind); ``init_from`` is relative to the cwd."""
     d = load_json(path)
+    kind = d.pop("kind", "lift")
+    if kind != "lift":
+        raise InputError(f"{path}: experiment kind is {kind!r}, expected 'lift'")
     if overrides:
         d = _merge(d, overrides)
     return from_dict(LiftExperiment, d, where=str(path))

@@ -104,3 +104,19 @@ def test_unknown_config_key_is_named(tmp_path):
     p.write_text(json.dumps({"name": "x", "model": {"type": "ige", "stepz": 4}}))
     with pytest.raises(InputError, match="'stepz'"):
         load_experiment(p)
+
+
+def test_shipped_lift_configs_load_and_other_kinds_are_refused(tmp_path):
+    from pathlib import Path
+
+    from energy3d.lifting import load_experiment
+
+    root = Path(__file__).resolve().parents[2] / "configs" / "lift"
+    names = sorted(root.glob("*.json"))
+    assert names
+    for p in names:
+        assert load_experiment(p).name == p.stem
+    p = tmp_path / "v.json"
+    p.write_text(json.dumps({"kind": "voxel", "name": "x"}))
+    with pytest.raises(InputError, match="expected 'lift'"):
+        load_experiment(p)

@@ -46,12 +46,9 @@ def cmd_fit(args) -> int:
         return fit_voxel(args, raw)
     if kind != "lift":
         raise InputError(f"{args.config}: unknown experiment kind {kind!r} (known: lift, voxel)")
-    raw.pop("kind", None)
-    from energy3d.config import from_dict
-    from energy3d.lifting import LiftExperiment, LiftingTask, _merge
+    from energy3d.lifting import LiftingTask, load_experiment
 
-    exp = from_dict(LiftExperiment, _merge(raw, _parse_set(args.set)), where=str(args.config))
-    return run_fit(args, "lift", exp, LiftingTask)
+    return run_fit(args, "lift", load_experiment(args.config, _parse_set(args.set)), LiftingTask)
 
 
 def run_fit(args, kind: str, exp, make_task) -> int:
