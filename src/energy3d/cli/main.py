@@ -76,6 +76,10 @@ def cmd_evaluate(args) -> int:
         from energy3d.cli.reconstruct import evaluate_voxel_cli
 
         return evaluate_voxel_cli(args)
+    if getattr(args, "two_d_file", None):
+        from energy3d.h36m_eval import run_evaluate
+
+        return run_evaluate(args, _print_table)
     from energy3d.data.lifting import LiftDataConfig, build_lifting_set, load_lifting_split
     from energy3d.lifting import evaluate_lifter, load_lifter
     from energy3d.config import from_dict
@@ -140,6 +144,23 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from energy3d.export import export_checkpoint, export_torchscript
+
+    if args.format == "torchscript":
+        if args.half:
+            raise InputError("--half applies to --format checkpoint only (the TorchScript lifter runs in float32)")
+        files = [export_torchscript(args.checkpoint, args.out)]
+        what = "TorchScript lifter"
+    else:
+        js = export_checkpoint(args.checkpoint, args.out, half=args.half)
+        files = [js, js.with_suffix(".safetensors")]
+        what = f"checkpoint ({'float16' if args.half else 'float32'} weights)"
+    size = sum(f.stat().st_size for f in files)
+    print(f"wrote {what}: {' + '.join(str(f) for f in files)} ({size} bytes, {size / 1e6:.2f} MB)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="energy3d", description="Energy-based 3D inference from 2D observations.")
     sub = p.add_subparsers(dest="verb", required=True)
@@ -162,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--steps", type=int, default=None, help="IGE inner steps (default: as trained)")
     e.add_argument("--seed", type=int, default=0, help="seed of the virtual cameras and noise")
     e.add_argument("--json", help="also save the results here")
+    e.add_argument("--two-d-file", default=None, metavar="H36M_2D.npz",
+                   help="Human3.6M: 2D keypoints npz (positions_2d) paired with --motion H36M_3D.npz, instead of "
+                        "virtual cameras (--two-d and --seed are then unused)")
+    e.add_argument("--cameras", default=None, metavar="CAMERAS.json",
+                   help="with --two-d-file: per-subject camera JSON (f, c, optional R, t); without R and t only "
+                        "PA-MPJPE is reported (see energy3d.h36m_eval)")
     e.add_argument("--resolution", type=int, nargs="*", default=None, help="voxel checkpoints: evaluation resolutions (default: the model's)")
     e.add_argument("--split", default="test", choices=["train", "val", "test"], help="voxel checkpoints: shape dataset split")
     e.add_argument("--limit", type=int, default=None, help="voxel checkpoints: at most this many images")
@@ -190,6 +217,16 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe a checkpoint")
     i.add_argument("checkpoint")
     i.set_defaults(func=cmd_info)
+
+    x = sub.add_parser("export", help="copy a checkpoint (optionally float16) or export a lifter to TorchScript")
+    x.add_argument("checkpoint", help="NAME.json (with NAME.safetensors beside it)")
+    x.add_argument("--out", required=True,
+                   help="checkpoint: PATH or PATH.json (writes PATH.json + PATH.safetensors); torchscript: the .pt file")
+    x.add_argument("--format", choices=["checkpoint", "torchscript"], default="checkpoint",
+                   help="'checkpoint' (default): an energy3d checkpoint copy; 'torchscript': a lifter that runs "
+                        "with torch.jit.load alone, (B, J, 2) normalised 2D -> (B, J, 3) metres (lifting models only)")
+    x.add_argument("--half", action="store_true", help="checkpoint format: store floating-point weights as float16")
+    x.set_defaults(func=cmd_export)
     return p
 
 

@@ -1,0 +1,404 @@
+"""Export checkpoints for use elsewhere: a (float16) checkpoint copy, or a TorchScript lifter.
+
+Two formats (``energy3d export CHECKPOINT --out PATH --format ...``):
+
+* ``"checkpoint"``: a copy of an energy3d checkpoint (``PATH.json`` + ``PATH.safetensors``) that
+  loads with :func:`energy3d.lifting.load_lifter` / :func:`energy3d.voxels.load_voxel_model`.
+  With ``half=True`` floating-point tensors are stored as float16, halving the file; loading into
+  the float32 model casts them back (``load_state_dict`` copies with a cast), so outputs change by
+  float16 rounding only (relative error ``2**-11`` per stored value). The JSON records
+  ``"weights_dtype": "float16"`` and keeps every other entry of the source description.
+* ``"torchscript"`` (lifting checkpoints only): one ``.pt`` file that ``torch.jit.load`` runs
+  without energy3d installed. Its forward takes normalised 2D keypoints ``(B, J_in, 2)``
+  (``(p - c) / f`` in the model's input layout) and returns camera-frame 3D joints
+  ``(B, J_out, 3)`` in metres (x right, y down, z forward), as the model's eval-mode forward does.
+  The file carries ``meta.json`` in its ``_extra_files`` (layouts, units, input convention).
+  An IGE lifter is exported on its pure-torch closed-form path (:class:`LifterExport`): the fused
+  numba descent used on CPU cannot be traced, and gives the same iterates up to float32 rounding.
+
+Voxel models are not exported to TorchScript: their inner steps differentiate a 3D CNN energy with
+autograd at inference time, which a trace does not record.
+
+Both writers write temporary files beside the destination and rename them into place, so an
+error never leaves a half-written export.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from energy3d import __version__
+from energy3d.errors import InputError
+from energy3d.models.lifter import BaselineLifter, IGELifter
+from energy3d.train.checkpoint import FORMAT, _json_default, _paths, read_checkpoint_meta
+
+Tensor = torch.Tensor
+
+EXPORT_FORMATS = ("checkpoint", "torchscript")
+TORCHSCRIPT_FORMAT = "energy3d-torchscript"
+TORCHSCRIPT_FORMAT_VERSION = 1
+TORCHSCRIPT_META = "meta.json"
+"""Name of the description stored in a TorchScript export's ``_extra_files``."""
+
+_LIFTER_TYPES = ("baseline_lifter", "ige_lifter")
+_VOXEL_TYPES = ("voxel_baseline", "voxel_ige")
+_HALF_MIN_NORMAL = 2.0 ** -14  # smallest normal float16; below it float16 keeps fewer significant bits
+
+
+# ----------------------------------------------------------------------------- helpers
+def _load_model(src: str | Path, meta: dict) -> nn.Module:
+    """Load the model a checkpoint describes (validates its config and weights), eval mode, CPU."""
+    kind = meta.get("model_type")
+    if kind in _LIFTER_TYPES:
+        from energy3d.lifting import load_lifter
+
+        return load_lifter(src)[0]
+    if kind in _VOXEL_TYPES:
+        from energy3d.voxels import load_voxel_model
+
+        return load_voxel_model(src)[0]
+    raise InputError(f"{src}: cannot export a {kind!r} model (known: {', '.join(_LIFTER_TYPES + _VOXEL_TYPES)})")
+
+
+def _prepare_parent(dst: Path) -> None:
+    """Create ``dst``'s folder, with one clear error when that is impossible."""
+    parent = dst.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{dst}: cannot create the output folder {parent} ({e.strerror or e})") from None
+    if not parent.is_dir():  # pragma: no cover - mkdir(exist_ok=True) raises for a file in the way
+        raise InputError(f"{dst}: output folder {parent} is not a folder")
+
+
+def _tmp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _commit(pairs: list[tuple[Path, Path]]) -> None:
+    """Rename each written temporary file onto its destination (after all were written)."""
+    for tmp, dst in pairs:
+        try:
+            os.replace(tmp, dst)
+        except OSError as e:
+            raise InputError(f"{dst}: cannot write the export ({e.strerror or e})") from None
+
+
+def _cleanup(paths) -> None:
+    for p in paths:
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def half_state_dict(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], list[str]]:
+    """Cast floating-point tensors to float16 where float16 can hold them.
+
+    A floating-point tensor stays float32 when the cast would overflow (a finite value beyond
+    float16's ±65504) or when its largest magnitude is below float16's smallest normal number
+    ``2**-14`` (every value would lose significant bits, e.g. a tiny standard deviation used as a
+    divisor). Integer tensors (batch-norm counters) are kept as they are.
+
+    Args:
+        state: name -> tensor (a model's ``state_dict``).
+
+    Returns:
+        ``(tensors, kept)``: the converted tensors (CPU, contiguous) and the sorted names of the
+        floating-point tensors kept in float32.
+    """
+    out, kept = {}, []
+    for k, v in state.items():
+        v = v.detach().cpu()
+        if v.is_floating_point() and v.dtype != torch.float16:
+            h = v.to(torch.float16)
+            overflow = bool((torch.isfinite(v) & ~torch.isfinite(h)).any())
+            peak = float(v.abs().max()) if v.numel() else 0.0
+            if overflow or 0.0 < peak < _HALF_MIN_NORMAL:
+                kept.append(k)
+                out[k] = v.float().contiguous()
+            else:
+                out[k] = h.contiguous()
+        else:
+            out[k] = v.contiguous()
+    return out, sorted(kept)
+
+
+# ----------------------------------------------------------------------------- checkpoint copy
+def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> Path:
+    """Write a copy of an energy3d checkpoint, optionally with float16 weights.
+
+    The source is loaded with its model's loader first (lifting or voxel), so a checkpoint whose
+    weights do not match its config is refused before anything is written; the copy holds the
+    model's state dict (float32, or float16 with ``half``) and the source's JSON description with
+    ``"weights_dtype"`` set (and, with ``half``, ``"float32_tensors"``: the tensors float16 cannot
+    hold, see :func:`half_state_dict`).
+
+    Args:
+        src: checkpoint ``NAME.json`` (with ``NAME.safetensors`` beside it).
+        dst: output ``PATH`` or ``PATH.json``; writes ``PATH.json`` and ``PATH.safetensors``.
+        half: store floating-point tensors as float16.
+
+    Returns:
+        The path of the written JSON file.
+
+    Raises:
+        InputError: missing or corrupt checkpoint, a model type that cannot be exported, or an
+            output folder that cannot be created or written.
+
+    Example:
+        >>> export_checkpoint("energy3d/assets/ige8-lifter.json", "out/ige8-half", half=True)  # doctest: +SKIP
+        PosixPath('out/ige8-half.json')
+    """
+    from safetensors.torch import save_file
+
+    meta = read_checkpoint_meta(src)
+    model = _load_model(src, meta)
+    st, js = _paths(dst)
+    _prepare_parent(js)
+    state = model.state_dict()
+    if half:
+        tensors, kept = half_state_dict(state)
+        meta = {**meta, "weights_dtype": "float16", "float32_tensors": kept}
+    else:
+        tensors = {k: (v.detach().cpu().float() if v.is_floating_point() else v.detach().cpu()).contiguous()
+                   for k, v in state.items()}
+        meta = {k: v for k, v in meta.items() if k != "float32_tensors"}
+        meta["weights_dtype"] = "float32"
+    tmp_st, tmp_js = _tmp_path(st), _tmp_path(js)
+    try:
+        try:
+            save_file(tensors, str(tmp_st), metadata={"format": FORMAT})
+            tmp_js.write_text(json.dumps(meta, indent=2, default=_json_default))
+        except OSError as e:
+            raise InputError(f"{js}: cannot write the export ({e.strerror or e})") from None
+        _commit([(tmp_st, st), (tmp_js, js)])  # weights first: the JSON marks a complete pair
+    finally:
+        _cleanup([tmp_st, tmp_js])
+    return js
+
+
+# ----------------------------------------------------------------------------- TorchScript lifter
+_WEIGHT_FIELDS = ("Wf", "bf", "W2f", "b2f", "Wr", "Woo_t", "br", "W2r", "b2r", "A_f", "A_top", "A_bot", "oo_i", "oo_j")
+_TRANSPOSED = ("Wf", "Wr", "A_f", "A_top")  # their ``*_t`` fields are transposed views, not stored twice
+
+
+class LifterExport(nn.Module):
+    """A lifter's eval-mode forward as plain torch ops, for ``torch.jit.trace``.
+
+    A baseline lifter is used as it is (eval mode). An IGE lifter runs as the non-fused branch of
+    :meth:`IGELifter._iterate_inference <energy3d.models.lifter.IGELifter>`: ``y0`` from the
+    initialiser in eval mode, then ``T`` steps of the learned clip / step / momentum update
+    (:meth:`UnrolledGD.step <energy3d.optim.UnrolledGD.step>`) on ``u = y / step_unit`` with
+    ``dE/du = step_unit * PoseEnergy.grad(y)``, the torch closed-form gradient. The effective
+    energy weights of :meth:`PoseEnergy.inference_weights <energy3d.energies.pose.PoseEnergy.inference_weights>`
+    are held as buffers of this module (each matrix once; the transposes the gradient also uses
+    are views), so a trace saves them as named tensors instead of graph constants; the energy
+    networks' raw weights are not needed and not kept.
+
+    Args:
+        model: a :class:`BaselineLifter` or :class:`IGELifter` (copied; the copy is put in eval
+            mode and its parameters frozen, the caller's model is untouched).
+
+    Shapes:
+        ``(B, J_in, 2)`` normalised camera coordinates ``(p - c) / f`` -> ``(B, J_out, 3)``
+        camera-frame metres (x right, y down, z forward). Float32, CPU.
+
+    Example:
+        >>> from energy3d.models.lifter import BaselineLifter
+        >>> m = LifterExport(BaselineLifter(17, 17, width=16, blocks=1))
+        >>> m(torch.zeros(2, 17, 2)).shape
+        torch.Size([2, 17, 3])
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        if not isinstance(model, (BaselineLifter, IGELifter)):
+            raise InputError(f"LifterExport: expected a BaselineLifter or IGELifter, got {type(model).__name__}")
+        model = copy.deepcopy(model).float().cpu().eval()
+        model.requires_grad_(False)
+        self.is_ige = isinstance(model, IGELifter)
+        if not self.is_ige:
+            self.init = model
+            self.steps, self.step_unit = 0, 1.0
+            return
+        self.init = model.init.eval()
+        self.optimizer = model.optimizer  # learned lr, clip, momentum (scalar parameters)
+        self.steps, self.step_unit = model.steps, model.step_unit
+        energy = model.energy
+        # The energy module is used for its methods only (grad reads J, eps and the weights passed
+        # in): keep it out of the module tree so its raw weights are not saved.
+        object.__setattr__(self, "_energy", energy)
+        with torch.no_grad():
+            w = energy.inference_weights(torch.float32, torch.device("cpu"))
+        for name in _WEIGHT_FIELDS:
+            self.register_buffer(f"w_{name}", getattr(w, name).clone())
+        self.hip_col = w.hip_col
+
+    @property
+    def num_in(self) -> int:
+        return self.init.num_in
+
+    @property
+    def num_out(self) -> int:
+        return self.init.num_out
+
+    def _weights(self):
+        from energy3d.energies.pose import InferenceWeights
+
+        w = {n: getattr(self, f"w_{n}") for n in _WEIGHT_FIELDS}
+        w.update({f"{n}_t": w[n].t() for n in _TRANSPOSED})
+        return InferenceWeights(**w, hip_col=self.hip_col)
+
+    def _prepare(self, x: Tensor, w) -> dict:
+        """:meth:`PoseEnergy.prepare` with this module's weight buffers."""
+        e = self._energy
+        s = e.observed_scale(x)
+        oo = e._sq(x, w.oo_i, w.oo_j) / s[:, None]
+        B = x.shape[0]
+        x_diff = (x.transpose(1, 2).reshape(B * 2, e.J2) @ w.A_bot).reshape(B, 2, -1)
+        return {"inv_s": 1.0 / s, "h_const": torch.addmm(w.br, oo, w.Woo_t), "x_diff": x_diff, "w": w}
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, J_in, 2)`` normalised 2D -> ``(B, J_out, 3)`` camera-frame metres."""
+        y0 = self.init(x)
+        if not self.is_ige:
+            return y0
+        s = self.step_unit  # the optimiser works on u = y / s (see LifterConfig.step_unit)
+        consts = self._prepare(x, self._weights())
+        u, mom = y0 / s, None
+        for _ in range(self.steps):
+            g = self._energy.grad(u * s, consts) * s
+            u, mom = self.optimizer.step(u, g, mom)
+        return u * s
+
+
+def torchscript_meta(meta: dict, model: nn.Module) -> dict:
+    """Self-description stored as ``meta.json`` in a TorchScript export.
+
+    Args:
+        meta: the source checkpoint's JSON description.
+        model: the loaded lifter.
+    """
+    from energy3d.lifting import BONE_LENGTH_SUM_M
+    from energy3d.skeleton import get_layout
+
+    cfg = (meta.get("config") or {}).get("model", {})
+    layouts = meta.get("layouts") or {"input": get_layout(cfg["input_layout"]).to_json(),
+                                       "output": get_layout(cfg["output_layout"]).to_json()}
+    base = model.init if isinstance(model, IGELifter) else model
+    J_in, J_out = base.num_in, base.num_out
+    doc = {
+        "format": TORCHSCRIPT_FORMAT,
+        "format_version": TORCHSCRIPT_FORMAT_VERSION,
+        "library_version": __version__,
+        "torch_version": torch.__version__,
+        "model_type": meta.get("model_type"),
+        "input": {
+            "shape": ["B", J_in, 2], "dtype": "float32", "layout": layouts["input"]["name"],
+            "units": "normalised camera coordinates (p - c) / f: pixel keypoints p minus the principal "
+                     "point c, divided by the focal length f (pixels), x right, y down",
+        },
+        "output": {
+            "shape": ["B", J_out, 3], "dtype": "float32", "layout": layouts["output"]["name"],
+            "units": "metres, camera frame (x right, y down, z forward), not root-centred",
+            "scale": "the model's raw output (trained scale-invariantly); energy3d lift rescales each pose "
+                     f"about the camera centre so its bones sum to {BONE_LENGTH_SUM_M} m",
+        },
+        "layouts": layouts,
+        "batch": "any B >= 1; every pose is lifted independently (eval mode)",
+        "computation": ("baseline MLP (eval mode)" if not isinstance(model, IGELifter) else
+                        f"baseline initialiser (eval mode) + {model.steps} unrolled steps on the learned energy, "
+                        "torch closed-form gradient"),
+        "source": {k: meta[k] for k in ("library_version", "format_version", "parameters", "macs", "metrics",
+                                        "provenance") if k in meta},
+        "config": meta.get("config"),
+        "license": meta.get("license"),
+        "usage": "m = torch.jit.load(path, _extra_files={'meta.json': ''}); y = m(x)",
+    }
+    return doc
+
+
+def _check_trace(traced, module: nn.Module, x: Tensor) -> None:
+    """Compare a trace with its eager module on ``x`` (another batch size than the traced one).
+
+    Both run the same ops; TorchScript may reorder float32 arithmetic (e.g. split ``addmm``), which
+    the inner steps carry along, so the bound is loose (1e-3 of the output size): it is there to
+    catch a trace that baked in the batch size or a value, which fails or is off by O(1).
+    """
+    try:
+        got = traced(x)
+    except RuntimeError as e:
+        raise RuntimeError(f"export_torchscript: the traced module fails at batch size {x.shape[0]} ({e})") from None
+    want = module(x)
+    fin = torch.isfinite(want)
+    ok = got.shape == want.shape and torch.equal(torch.isfinite(got), fin)
+    if ok and bool(fin.any()):
+        ok = float((got[fin] - want[fin]).abs().max()) <= 1e-3 * (1.0 + float(want[fin].abs().max()))
+    if not ok:
+        raise RuntimeError("export_torchscript: the traced module differs from the eager one; please report this")
+
+
+def export_torchscript(src: str | Path, dst: str | Path, *, check: bool = True) -> Path:
+    """Trace a lifting checkpoint into one TorchScript file (loads without energy3d).
+
+    The file's module maps ``(B, J_in, 2)`` normalised 2D keypoints to ``(B, J_out, 3)``
+    camera-frame metres, like the model's eval-mode forward (see :class:`LifterExport`); the batch
+    size is free. ``meta.json`` in the file's ``_extra_files`` describes layouts, units and the input
+    convention (:func:`torchscript_meta`).
+
+    Args:
+        src: lifting checkpoint ``NAME.json`` (with ``NAME.safetensors`` beside it).
+        dst: output file (``.pt`` by convention), written as given.
+        check: compare the traced module with the eager one at a batch size other than the
+            traced one before writing.
+
+    Returns:
+        ``Path(dst)``.
+
+    Raises:
+        InputError: missing or corrupt checkpoint, a voxel checkpoint (its inner steps need
+            autograd), or an output path that cannot be created or written.
+    """
+    meta = read_checkpoint_meta(src)
+    kind = meta.get("model_type")
+    if kind in _VOXEL_TYPES:
+        raise InputError(f"{src}: a {kind} model cannot be exported to TorchScript: the voxel energy's inner "
+                         "steps differentiate a 3D CNN with autograd at inference time, which a trace does not "
+                         "record; use --format checkpoint")
+    if kind not in _LIFTER_TYPES:
+        raise InputError(f"{src}: cannot export a {kind!r} model to TorchScript (lifting models only: "
+                         f"{', '.join(_LIFTER_TYPES)})")
+    model = _load_model(src, meta)
+    dst = Path(dst)
+    if dst.is_dir():
+        raise InputError(f"{dst}: is a folder; give the output file, e.g. {dst / 'model.pt'}")
+    module = LifterExport(model).eval()
+    gen = torch.Generator().manual_seed(0)
+    example = 0.3 * torch.randn(2, module.num_in, 2, generator=gen)
+    with torch.no_grad(), warnings.catch_warnings():
+        # shape checks and index tables are fixed per model: the tracer's warnings about values
+        # turned into constants do not apply to the batch (checked below at another batch size)
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(module, example, check_trace=False)
+        if check:
+            _check_trace(traced, module, 0.3 * torch.randn(5, module.num_in, 2, generator=gen))
+    extra = {TORCHSCRIPT_META: json.dumps(torchscript_meta(meta, model), indent=2, default=_json_default)}
+    _prepare_parent(dst)
+    tmp = _tmp_path(dst)
+    try:
+        try:
+            torch.jit.save(traced, str(tmp), _extra_files=extra)
+        except (OSError, RuntimeError) as e:
+            raise InputError(f"{dst}: cannot write the export ({e})") from None
+        _commit([(tmp, dst)])
+    finally:
+        _cleanup([tmp])
+    return dst
