@@ -1,7 +1,8 @@
 """``energy3d <verb>``: the command line. Thin: it parses arguments and calls the library.
 
-Verbs: ``fit`` (train from a config), ``evaluate`` (metrics of a checkpoint on motion data),
-``lift`` (2D keypoints -> 3D), ``info`` (describe a checkpoint).
+Verbs: ``fit`` (train from a config), ``evaluate`` (metrics of a checkpoint on motion or shape
+data), ``lift`` (2D keypoints -> 3D), ``reconstruct`` (image -> voxels and mesh), ``info`` (describe
+a checkpoint), ``export`` (float16 checkpoint copies, TorchScript lifters).
 
 Errors a user can cause end in one line on stderr and exit status 2.
 """
