@@ -15,6 +15,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/energy3d lift examples/keypoints_coco.json --out out/
+	$(BIN)/energy3d reconstruct examples/chair.png --resolution 64 --out out/chair/
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -226,6 +227,7 @@ def run_reconstruct(args) -> Path:
     if args.checkpoint is None and not BUNDLED.is_file():
         raise InputError("no bundled voxel model is installed; pass --checkpoint runs/NAME/best.json "
                          "(train one with: energy3d fit configs/voxel/ige-mn-32.json)")
+    t_start = time.perf_counter()
     model, meta = load_voxel_model(ckpt)
     if meta.get("output", {}).get("target", "frustum") != "frustum":
         raise InputError(f"{ckpt}: this model predicts world-aligned grids; reconstruct needs a frustum model")
@@ -233,10 +235,16 @@ def run_reconstruct(args) -> Path:
     S = int(model.cfg.image_size)
     warnings: list[str] = []
     image = read_image(args.image, S, warnings)
+    t_load = time.perf_counter()
     prob = predict_voxels(model, image[None], steps=args.steps)
     R = args.resolution or model.cfg.resolution
     prob = resize_grid(prob, R)[0].numpy().astype(np.float32)
+    t_infer = time.perf_counter()
     mesh = occupancy_to_mesh(prob, geo["K"], S, geo["z_range"], args.threshold)
+    t_mesh = time.perf_counter()
+    seconds = {"load_model_and_image": round(t_load - t_start, 3), "inference": round(t_infer - t_load, 3),
+               "marching_cubes": round(t_mesh - t_infer, 3), "total_before_writing": round(t_mesh - t_start, 3),
+               "threads": torch.get_num_threads()}
 
     out = Path(args.out)
     with atomic_outputs(out, "reconstruct") as tmp:
@@ -256,11 +264,12 @@ def run_reconstruct(args) -> Path:
             "steps": getattr(model, "steps", 0) if args.steps is None else args.steps,
             "occupied_voxels": int((prob > args.threshold).sum()),
             "mesh": {"file": mesh_name, "vertices": mesh.num_vertices, "faces": mesh.num_faces},
-            "frame": FRAME, "camera": geo, "warnings": warnings,
+            "frame": FRAME, "camera": geo, "warnings": warnings, "seconds": seconds,
         }
         (tmp / "reconstruct.json").write_text(json.dumps(doc, indent=1))
         written = sorted(f.name for f in tmp.iterdir())
-    print(f"reconstructed {args.image} at {R}^3 -> {out}/ ({', '.join(written)})")
+    print(f"reconstructed {args.image} at {R}^3 in {seconds['total_before_writing']:.2f} s "
+          f"(inference {seconds['inference']:.2f} s) -> {out}/ ({', '.join(written)})")
     return out
 
 
