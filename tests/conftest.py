@@ -1,6 +1,7 @@
-"""Shared test fixtures: the real data folder (tests skip cleanly where it is absent)."""
+"""Shared test fixtures: the real data folder (tests skip cleanly where it is absent), one torch thread."""
 
 import pytest
+import torch
 
 from energy3d.paths import data_root
 
@@ -11,3 +12,15 @@ def data_dir():
     if root is None:
         pytest.skip("real data folder (ENERGY3D_DATA or ../shared/data) not present")
     return root
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread for a module: tiny models gain nothing from more, and lose a lot on a busy machine.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -33,3 +35,16 @@ def synthetic_lifting_set(n: int = 512, seed: int = 0, actions=("walk", "wave"))
     Xc, p, K = pose_in_cameras(X, CameraConfig(), torch.Generator().manual_seed(seed))
     act = np.array([actions[i % len(actions)] for i in range(n)])
     return LiftingSet(Xc, p, K, act, H36M17)
+
+
+def tiny_trained_lifter(folder, kind: str = "ige"):
+    """Train a tiny lifter (width 16; IGE: T = 2) for one epoch on synthetic data; returns ``best.json``."""
+    from energy3d.lifting import LiftExperiment, LiftingTask
+    from energy3d.models.lifter import LifterConfig
+    from energy3d.train.loop import TrainConfig, fit
+
+    model = LifterConfig(type=kind, width=16, blocks=1, steps=2, energy_hidden=16)
+    exp = LiftExperiment(name="tiny", model=model, train=TrainConfig(epochs=1, batch_size=64), val_limit=64)
+    task = LiftingTask(exp, train_set=synthetic_lifting_set(256), val_set=synthetic_lifting_set(64, seed=1))
+    fit(task, exp.train, folder, resume=False, progress=False)
+    return Path(folder) / "best.json"

@@ -9,13 +9,7 @@ from energy3d.losses import continuous_iou_loss, focal_loss, unrolled_loss, voxe
 from energy3d.metrics import iou_by_category, voxel_iou, voxel_iou_thresholds
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: these tiny models gain nothing from more, and lose a lot on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _data(seed=0):

@@ -11,12 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from energy3d.cli.lift import BUNDLED
 from energy3d.cli.main import main
-from energy3d.lifting import LiftExperiment, LiftingTask
-from energy3d.models.lifter import LifterConfig
-from energy3d.train.loop import TrainConfig, fit
-from helpers import synthetic_lifting_set
+from helpers import tiny_trained_lifter
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "keypoints_coco.json"
@@ -24,12 +20,7 @@ EXAMPLE = REPO / "examples" / "keypoints_coco.json"
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ckpt")
-    exp = LiftExperiment(name="tiny", model=LifterConfig(type="ige", width=16, blocks=1, steps=2, energy_hidden=16),
-                         train=TrainConfig(epochs=1, batch_size=64), val_limit=64)
-    task = LiftingTask(exp, train_set=synthetic_lifting_set(256), val_set=synthetic_lifting_set(64, seed=1))
-    fit(task, exp.train, d, resume=False, progress=False)
-    return d / "best.json"
+    return tiny_trained_lifter(tmp_path_factory.mktemp("ckpt"), "ige")
 
 
 def _run(args, capsys):

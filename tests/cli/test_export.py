@@ -40,12 +40,7 @@ Four ``U16`` (about 2e-3) leaves room for that while still failing if any tensor
 wrongly (a lost normalisation or a zeroed layer changes outputs by O(1))."""
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _run(args, capsys):

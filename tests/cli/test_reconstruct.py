@@ -22,12 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHAIR = REPO / "examples" / "chair.png"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _Blob(torch.utils.data.Dataset):

@@ -15,10 +15,7 @@ import torch
 from energy3d.cli.main import main
 from energy3d.errors import InputError
 from energy3d.h36m_eval import evaluate_h36m, load_h36m_eval, read_h36m_cameras
-from energy3d.lifting import LiftExperiment, LiftingTask
-from energy3d.models.lifter import LifterConfig
-from energy3d.train.loop import TrainConfig, fit
-from helpers import random_poses, synthetic_lifting_set
+from helpers import random_poses, tiny_trained_lifter
 
 IDX = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]  # the published 32 -> 17 list
 EDGES = [(0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6), (0, 7), (7, 8), (8, 9), (9, 10), (8, 11), (11, 12),
@@ -294,12 +291,7 @@ def test_bad_input(case, match, tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_ckpt(tmp_path_factory):
-    d = tmp_path_factory.mktemp("ckpt")
-    exp = LiftExperiment(name="tiny", model=LifterConfig(type="baseline", width=16, blocks=1),
-                         train=TrainConfig(epochs=1, batch_size=64), val_limit=64)
-    task = LiftingTask(exp, train_set=synthetic_lifting_set(256), val_set=synthetic_lifting_set(64, seed=1))
-    fit(task, exp.train, d, resume=False, progress=False)
-    return d / "best.json"
+    return tiny_trained_lifter(tmp_path_factory.mktemp("ckpt"), "baseline")
 
 
 def _run(args, capsys):

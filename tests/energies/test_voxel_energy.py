@@ -7,13 +7,7 @@ from energy3d.energies.voxel import EnergyLevel, FrustumEnergy, pool_frustum
 from energy3d.errors import InputError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: these tiny models gain nothing from more, and lose a lot on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _brute_pool(g, dp, pp):

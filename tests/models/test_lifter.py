@@ -3,7 +3,7 @@ import torch
 
 from energy3d.errors import InputError
 from energy3d.metrics import count_macs, count_parameters
-from energy3d.models.lifter import BaselineLifter, IGELifter, LifterConfig, build_lifter
+from energy3d.models.lifter import BaselineLifter, LifterConfig, build_lifter
 
 
 def test_baseline_parameter_count_matches_architecture():

@@ -15,13 +15,7 @@ from energy3d.voxels import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: these tiny models gain nothing from more, and lose a lot on a busy machine."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_cfg(**kw):
@@ -148,5 +142,5 @@ def test_baseline_world_task_and_focal_loss():
     with pytest.raises(InputError):
         _exp("ige", target="world")  # the IGE energy needs frustum grids
     with pytest.raises(InputError):
-        load_voxel_model(tmp_missing := "nonexistent/best.json")  # noqa: F841
+        load_voxel_model("nonexistent/best.json")
     assert isinstance(build_voxel_model(tiny_cfg(type="baseline")), VoxelBaseline)
