@@ -65,6 +65,7 @@ def main(argv=None):
     ap.add_argument("--out", default="benchmarks/results")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="at most this many test images per evaluation")
+    ap.add_argument("--tables", type=int, nargs="+", default=[3, 4], choices=[3, 4], help="which tables to make")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     runs, out = Path(args.runs), Path(args.out)
@@ -72,29 +73,91 @@ def main(argv=None):
     info = {"machine": platform.platform(), "torch": torch.__version__, "metric": "IoU @ 0.5 in %, mean over categories",
             "note": "best_threshold entries are oracle thresholds chosen on the test data, reported separately"}
     cache: dict = {}
-    missing = [n for n in set(TABLE3.values()) | set(TABLE4.values()) if not (runs / n / "best.json").is_file()]
+    wanted = (set(TABLE3.values()) if 3 in args.tables else set()) | (set(TABLE4.values()) if 4 in args.tables else set())
+    missing = [n for n in wanted if not (runs / n / "best.json").is_file()]
     if missing:
         print(f"missing runs (train them with benchmarks/train_voxel_all.sh): {sorted(missing)}", file=sys.stderr)
 
+    if 3 in args.tables:
+        table3(runs, out, info, missing, args.limit, cache)
+    if 4 in args.tables:
+        table4(runs, out, info, missing, args.limit, cache)
+    return 0
+
+
+def table3(runs: Path, out: Path, info: dict, missing: list, limit, cache) -> dict:
+    """IoU @ 0.5 per category at 32³: IGE and baseline on frustum grids, baseline on world grids."""
     t3 = {"info": info, "columns": {}}
     for col, name in TABLE3.items():
         if name in missing:
             continue
-        res = _eval(runs / name, [32], args.limit, cache)
+        res = _eval(runs / name, [32], limit, cache)
         t3["columns"][col] = res
         print_voxel_table({**res, "split": "test"}, title=f"Table 3 analogue, {col} ({name}): IoU @ 0.5, %")
     (out / "voxel_table3.json").write_text(json.dumps(t3, indent=2))
+    if t3["columns"]:
+        _plot_table3(t3, out / "voxel_table3.png")
+    print(f"wrote {out / 'voxel_table3.json'}")
+    return t3
 
+
+def _plot_table3(t3: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cols = list(t3["columns"])
+    cats = sorted(t3["columns"][cols[0]]["by_resolution"]["32"]["iou@0.5"]["per_category"])
+    fig, ax = plt.subplots(figsize=(max(8, 0.8 * len(cats) + 2), 4))
+    w = 0.8 / len(cols)
+    for i, col in enumerate(cols):
+        iou = t3["columns"][col]["by_resolution"]["32"]["iou@0.5"]
+        per = iou["per_category"]
+        vals = [100 * per[c]["iou"] if c in per else float("nan") for c in cats] + [100 * iou["mean"]]
+        ax.bar(np.arange(len(cats) + 1) + (i - (len(cols) - 1) / 2) * w, vals, w, label=col)
+    ax.set_xticks(np.arange(len(cats) + 1), cats + ["mean"], rotation=45, ha="right")
+    ax.set_ylabel("IoU @ 0.5 (%)")
+    ax.set_title("Table 3 analogue: objects_cc0 test split, 32³")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_table4(t4: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for col, res in t4["rows"].items():
+        by = res["by_resolution"]
+        rs = sorted(int(r) for r in by)
+        ax.plot(rs, [100 * by[str(r)]["iou@0.5"]["mean"] for r in rs], marker="o", label=col)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([32, 64, 128], ["32³", "64³", "128³"])
+    ax.set_xlabel("evaluation resolution (trilinear upsampling of the 32³ models)")
+    ax.set_ylabel("mean IoU @ 0.5 (%)")
+    ax.set_title("Table 4 analogue: IGE by training loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def table4(runs: Path, out: Path, info: dict, missing: list, limit, cache) -> dict:
+    """Mean IoU of the IGE model by training loss, at 32³ and upsampled to 64³ / 128³."""
     t4 = {"info": info, "rows": {}}
     for col, name in TABLE4.items():
         if name in missing:
             continue
-        res = t3["columns"]["IGE (frustum)"] if name == "ige-mn-32" and "IGE (frustum)" in t3["columns"] else None
-        full = _eval(runs / name, [32, 64, 128], args.limit, cache)
-        if res is not None:
-            full["by_resolution"]["32"] = res["by_resolution"]["32"]
-        t4["rows"][col] = full
+        t4["rows"][col] = _eval(runs / name, [32, 64, 128], limit, cache)
     (out / "voxel_table4.json").write_text(json.dumps(t4, indent=2))
+    if t4["rows"]:
+        _plot_table4(t4, out / "voxel_table4.png")
 
     from rich.console import Console
     from rich.table import Table
@@ -110,8 +173,8 @@ def main(argv=None):
         t.add_row(col, *[f"{100 * by[r]['iou@0.5']['mean']:.1f}" if r in by else "-" for r in ("32", "64", "128")],
                   f"{res['parameters']:,}", f"{res['macs']:,}")
     Console().print(t)
-    print(f"wrote {out / 'voxel_table3.json'} and {out / 'voxel_table4.json'}")
-    return 0
+    print(f"wrote {out / 'voxel_table4.json'}")
+    return t4
 
 
 if __name__ == "__main__":
