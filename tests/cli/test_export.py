@@ -118,6 +118,7 @@ def test_half_lifter_checkpoint_loads_and_stays_close(which, ckpts, poses_2d, tm
     # the description: all source entries kept, the dtype recorded
     src_meta, meta = json.loads(src.read_text()), json.loads(js.read_text())
     assert meta.pop("weights_dtype") == "float16" and meta.pop("float32_tensors") == []
+    assert src_meta.pop("weights_dtype", "float32") == "float32"  # a source made by export says so
     assert meta == src_meta
     # the unchanged loader reads it into the float32 model; outputs move by float16 rounding only
     ref_model, _ = load_lifter(src)
