@@ -48,3 +48,12 @@ def tiny_trained_lifter(folder, kind: str = "ige"):
     task = LiftingTask(exp, train_set=synthetic_lifting_set(256), val_set=synthetic_lifting_set(64, seed=1))
     fit(task, exp.train, folder, resume=False, progress=False)
     return Path(folder) / "best.json"
+
+
+def run_cli(args, capsys) -> tuple[int, str, str]:
+    """Run ``energy3d ARGS`` in process; returns ``(exit status, stdout, stderr)``."""
+    from energy3d.cli.main import main
+
+    rc = main([str(a) for a in args])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err

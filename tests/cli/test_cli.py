@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from energy3d.cli.main import main
-from helpers import tiny_trained_lifter
+from helpers import tiny_trained_lifter, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "keypoints_coco.json"
@@ -23,14 +22,8 @@ def tiny_ckpt(tmp_path_factory):
     return tiny_trained_lifter(tmp_path_factory.mktemp("ckpt"), "ige")
 
 
-def _run(args, capsys):
-    rc = main([str(a) for a in args])
-    cap = capsys.readouterr()
-    return rc, cap.out, cap.err
-
-
 def test_lift_example_with_bundled_checkpoint(tmp_path, capsys):
-    rc, out, err = _run(["lift", EXAMPLE, "--out", tmp_path / "o"], capsys)
+    rc, out, err = run_cli(["lift", EXAMPLE, "--out", tmp_path / "o"], capsys)
     assert rc == 0, err
     doc = json.loads((tmp_path / "o" / "poses.json").read_text())
     assert doc["layout"]["name"] == "h36m17" and doc["units"] == "metres" and "z forward" in doc["frame"]
@@ -58,10 +51,10 @@ def test_lift_example_with_bundled_checkpoint(tmp_path, capsys):
 def test_lift_npz_and_image_size_flag(tiny_ckpt, tmp_path, capsys):
     pts = np.random.default_rng(0).uniform(100, 400, (3, 17, 2)).astype(np.float32)
     np.savez(tmp_path / "k.npz", keypoints=pts)
-    rc, _, err = _run(["lift", tmp_path / "k.npz", "--layout", "h36m17", "--checkpoint", tiny_ckpt, "--out", tmp_path / "o"], capsys)
+    rc, _, err = run_cli(["lift", tmp_path / "k.npz", "--layout", "h36m17", "--checkpoint", tiny_ckpt, "--out", tmp_path / "o"], capsys)
     assert rc == 2 and "--image-size" in err and err.count("\n") == 1
     assert not (tmp_path / "o" / "poses.json").exists()
-    rc, _, err = _run(["lift", tmp_path / "k.npz", "--layout", "h36m17", "--image-size", 500, 500, "--focal", 600,
+    rc, _, err = run_cli(["lift", tmp_path / "k.npz", "--layout", "h36m17", "--image-size", 500, 500, "--focal", 600,
                        "--checkpoint", tiny_ckpt, "--out", tmp_path / "o"], capsys)
     assert rc == 0, err
     doc = json.loads((tmp_path / "o" / "poses.json").read_text())
@@ -89,7 +82,7 @@ def test_lift_bad_input(case, tiny_ckpt, tmp_path, capsys):
         args[3] = tmp_path / "nope.json"
     elif case == "size":
         args += ["--image-size", "0", "480"]
-    rc, out, err = _run(args, capsys)
+    rc, out, err = run_cli(args, capsys)
     assert rc == 2
     assert err.startswith("energy3d lift: error:") and err.count("\n") == 1, err
     assert "Traceback" not in err
@@ -100,10 +93,10 @@ def test_fit_unknown_key_and_bad_file(tmp_path, capsys):
     cfg = json.loads((REPO / "configs" / "lift" / "tiny-ige2.json").read_text())
     cfg["train"]["epochz"] = 3
     (tmp_path / "c.json").write_text(json.dumps(cfg))
-    rc, _, err = _run(["fit", tmp_path / "c.json"], capsys)
+    rc, _, err = run_cli(["fit", tmp_path / "c.json"], capsys)
     assert rc == 2 and "'epochz'" in err and "valid keys" in err
     (tmp_path / "d.json").write_text("{oops")
-    rc, _, err = _run(["fit", tmp_path / "d.json"], capsys)
+    rc, _, err = run_cli(["fit", tmp_path / "d.json"], capsys)
     assert rc == 2 and "not valid JSON" in err
 
 
@@ -112,7 +105,7 @@ def test_evaluate_on_bvh_folder(tiny_ckpt, tmp_path, capsys, data_dir):
     bvh.mkdir()
     for f in sorted((data_dir / "motion_bandai" / "bvh").glob("*.bvh"))[:2]:
         shutil.copy(f, bvh / f.name)
-    rc, out, err = _run(["evaluate", tiny_ckpt, "--motion", bvh, "--json", tmp_path / "r.json"], capsys)
+    rc, out, err = run_cli(["evaluate", tiny_ckpt, "--motion", bvh, "--json", tmp_path / "r.json"], capsys)
     assert rc == 0, err
     res = json.loads((tmp_path / "r.json").read_text())
     assert set(res["average"]) >= {"mpjpe_mm", "p1a_mm", "pa_mpjpe_mm"}
@@ -122,7 +115,7 @@ def test_evaluate_on_bvh_folder(tiny_ckpt, tmp_path, capsys, data_dir):
     # a BVH whose frame count disagrees with its data
     text = (bvh / sorted(os.listdir(bvh))[0]).read_text().replace("Frames:", "Frames: 9", 1)
     (bvh / "broken.bvh").write_text(text)
-    rc, _, err = _run(["evaluate", tiny_ckpt, "--motion", bvh / "broken.bvh"], capsys)
+    rc, _, err = run_cli(["evaluate", tiny_ckpt, "--motion", bvh / "broken.bvh"], capsys)
     assert rc == 2 and "broken.bvh" in err and err.count("\n") == 1
 
 

@@ -23,7 +23,7 @@ from energy3d.models.lifter import LifterConfig, build_lifter
 from energy3d.models.voxel import VoxelModelConfig, build_voxel_model
 from energy3d.train.checkpoint import save_checkpoint
 from energy3d.voxels import VoxelDataConfig, VoxelExperiment, load_voxel_model, voxel_meta
-from helpers import synthetic_lifting_set
+from helpers import synthetic_lifting_set, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED = REPO / "src" / "energy3d" / "assets" / "ige8-lifter.json"
@@ -44,12 +44,6 @@ lost normalisation or a zeroed layer changes outputs by O(1))."""
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-def _run(args, capsys):
-    rc = main([str(a) for a in args])
-    cap = capsys.readouterr()
-    return rc, cap.out, cap.err
 
 
 def _lifter_ckpt(folder: Path, kind: str) -> Path:
@@ -102,7 +96,7 @@ def _listing(folder: Path) -> list[str]:
 @pytest.mark.parametrize("which", ["baseline", "ige", "bundled"])
 def test_half_lifter_checkpoint_loads_and_stays_close(which, ckpts, poses_2d, tmp_path, capsys):
     src = ckpts[which]
-    rc, out, err = _run(["export", src, "--half", "--out", tmp_path / "half"], capsys)
+    rc, out, err = run_cli(["export", src, "--half", "--out", tmp_path / "half"], capsys)
     assert rc == 0, err
     js, st = tmp_path / "half.json", tmp_path / "half.safetensors"
     size = js.stat().st_size + st.stat().st_size
@@ -153,7 +147,7 @@ def test_half_voxel_checkpoint_loads_and_stays_close(kind, ckpts, tmp_path):
 
 def test_float32_copy_is_exact(ckpts, tmp_path, capsys):
     src = ckpts["ige"]
-    rc, out, err = _run(["export", src, "--out", tmp_path / "copy.json"], capsys)  # PATH.json form
+    rc, out, err = run_cli(["export", src, "--out", tmp_path / "copy.json"], capsys)  # PATH.json form
     assert rc == 0, err
     a, b = load_file(str(src.with_suffix(".safetensors"))), load_file(str(tmp_path / "copy.safetensors"))
     assert set(a) == set(b) and all(torch.equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a)
@@ -203,7 +197,7 @@ _STANDALONE = textwrap.dedent("""
 
 def test_torchscript_bundled_ige_runs_without_energy3d(ckpts, poses_2d, tmp_path, capsys):
     pt = tmp_path / "ts" / "ige8.pt"
-    rc, out, err = _run(["export", ckpts["bundled"], "--format", "torchscript", "--out", pt], capsys)
+    rc, out, err = run_cli(["export", ckpts["bundled"], "--format", "torchscript", "--out", pt], capsys)
     assert rc == 0, err
     assert out.count("\n") == 1 and f"({pt.stat().st_size} bytes" in out
     xs = [poses_2d[:7], poses_2d[7:8], poses_2d]  # traced at batch 2: other batch sizes must work
@@ -266,7 +260,7 @@ def test_trace_check_catches_a_baked_in_batch_size():
 
 
 def test_torchscript_of_voxel_checkpoint_is_refused(ckpts, tmp_path, capsys):
-    rc, out, err = _run(["export", ckpts["voxel"], "--format", "torchscript", "--out", tmp_path / "v.pt"], capsys)
+    rc, out, err = run_cli(["export", ckpts["voxel"], "--format", "torchscript", "--out", tmp_path / "v.pt"], capsys)
     assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("energy3d export: error:") and "autograd" in err and "--format checkpoint" in err
     assert _listing(tmp_path) == []
@@ -306,7 +300,7 @@ def test_bad_input_one_line_exit_2_nothing_written(case, ckpts, tmp_path, capsys
     else:
         expect, extra = "--half applies to --format checkpoint only", ["--format", "torchscript", "--half"]
     before = _listing(work)
-    rc, stdout, err = _run(["export", src, "--out", out, *extra], capsys)
+    rc, stdout, err = run_cli(["export", src, "--out", out, *extra], capsys)
     assert rc == 2, (stdout, err)
     assert err.startswith("energy3d export: error:") and err.count("\n") == 1 and "Traceback" not in err
     assert expect in err, err

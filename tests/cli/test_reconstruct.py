@@ -9,7 +9,6 @@ import pytest
 import torch
 from PIL import Image
 
-from energy3d.cli.main import main
 from energy3d.cli.reconstruct import frustum_index_to_camera, occupancy_to_mesh
 from energy3d.data.mesh_io import load_mesh
 from energy3d.errors import InputError
@@ -17,6 +16,7 @@ from energy3d.geometry.voxel import frustum_coordinates
 from energy3d.models.voxel import VoxelModelConfig
 from energy3d.train.loop import TrainConfig, fit
 from energy3d.voxels import VoxelDataConfig, VoxelExperiment, VoxelTask, frustum_geometry
+from helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 CHAIR = REPO / "examples" / "chair.png"
@@ -51,19 +51,13 @@ def ckpt(tmp_path_factory):
     return d / "best.json"
 
 
-def _run(args, capsys):
-    rc = main([str(a) for a in args])
-    cap = capsys.readouterr()
-    return rc, cap.out, cap.err
-
-
 @pytest.mark.parametrize("mesh,res", [("mesh.obj", None), ("chair.ply", 32), ("chair.glb", 64)])
 def test_reconstruct_end_to_end(ckpt, tmp_path, capsys, mesh, res):
     out = tmp_path / "out"
     args = ["reconstruct", CHAIR, "--checkpoint", ckpt, "--out", out, "--mesh", mesh]
     if res:
         args += ["--resolution", res]
-    rc, so, err = _run(args, capsys)
+    rc, so, err = run_cli(args, capsys)
     assert rc == 0, err
     R = res or 16
     z = np.load(out / "occupancy.npz")
@@ -81,7 +75,7 @@ def test_reconstruct_end_to_end(ckpt, tmp_path, capsys, mesh, res):
 
 def _bad(ckpt, tmp_path, capsys, image, *extra):
     out = tmp_path / "bad_out"
-    rc, so, err = _run(["reconstruct", image, "--checkpoint", ckpt, "--out", out, *extra], capsys)
+    rc, so, err = run_cli(["reconstruct", image, "--checkpoint", ckpt, "--out", out, *extra], capsys)
     assert rc == 2
     assert err.count("\n") == 1 and err.startswith("energy3d reconstruct: error:")
     assert not out.exists() or not any(out.iterdir())  # nothing half-written
@@ -114,7 +108,7 @@ def test_bad_inputs(ckpt, tmp_path, capsys):
 def test_wrong_size_is_resized_with_a_warning(ckpt, tmp_path, capsys):
     big = tmp_path / "big.png"
     Image.open(CHAIR).convert("RGBA").resize((96, 80)).save(big)  # RGBA, non-square, wrong size
-    rc, so, err = _run(["reconstruct", big, "--checkpoint", ckpt, "--out", tmp_path / "o"], capsys)
+    rc, so, err = run_cli(["reconstruct", big, "--checkpoint", ckpt, "--out", tmp_path / "o"], capsys)
     assert rc == 0 and "warning" in err and "resized" in err and "not square" in err
     assert len(json.loads((tmp_path / "o" / "reconstruct.json").read_text())["warnings"]) == 2
 
@@ -135,7 +129,7 @@ def test_mesh_geometry_inverts_frustum_coordinates():
 
 def test_evaluate_dispatches_on_voxel_checkpoint(ckpt, capsys):
     # the tiny checkpoint's data config points at the real shape dataset; without it the error is one clear line
-    rc, so, err = _run(["evaluate", ckpt, "--resolution", "24"], capsys)
+    rc, so, err = run_cli(["evaluate", ckpt, "--resolution", "24"], capsys)
     assert rc == 2 and "powers of two" in err
 
 
@@ -154,7 +148,7 @@ def test_bundled_model_reconstructs_the_example_chair(tmp_path, capsys):
     """The bundled IGE model (no --checkpoint), on the project's own chair render: the occupied
     frustum columns must cover the chair's pixels (silhouette IoU; measured 0.78 at 64³), and the
     inner steps must change the result (the energy is not inert)."""
-    rc, so, err = _run(["reconstruct", str(CHAIR), "--resolution", "64", "--out", str(tmp_path / "r")], capsys)
+    rc, so, err = run_cli(["reconstruct", str(CHAIR), "--resolution", "64", "--out", str(tmp_path / "r")], capsys)
     assert rc == 0, err
     occ = np.load(tmp_path / "r" / "occupancy.npz")["occupied"]
     assert occ.shape == (64, 64, 64)
@@ -165,8 +159,8 @@ def test_bundled_model_reconstructs_the_example_chair(tmp_path, capsys):
     assert iou > 0.6, iou
     doc = json.loads((tmp_path / "r" / "reconstruct.json").read_text())
     assert doc["model_type"] == "voxel_ige" and doc["seconds"]["inference"] > 0
-    rc, so, err = _run(["reconstruct", str(CHAIR), "--steps", "0", "--out", str(tmp_path / "r0")], capsys)
-    rc, so, err = _run(["reconstruct", str(CHAIR), "--out", str(tmp_path / "r4")], capsys)
+    rc, so, err = run_cli(["reconstruct", str(CHAIR), "--steps", "0", "--out", str(tmp_path / "r0")], capsys)
+    rc, so, err = run_cli(["reconstruct", str(CHAIR), "--out", str(tmp_path / "r4")], capsys)
     p0 = np.load(tmp_path / "r0" / "occupancy.npz")["probability"]
     p4 = np.load(tmp_path / "r4" / "occupancy.npz")["probability"]
     assert np.abs(p4 - p0).max() > 0.05

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from energy3d.cli.main import main
 from energy3d.errors import InputError
 from energy3d.h36m_eval import evaluate_h36m, load_h36m_eval, read_h36m_cameras
-from helpers import random_poses, tiny_trained_lifter
+from helpers import random_poses, tiny_trained_lifter, run_cli
 
 IDX = [0, 1, 2, 3, 6, 7, 8, 12, 13, 14, 15, 17, 18, 19, 25, 26, 27]  # the published 32 -> 17 list
 EDGES = [(0, 1), (1, 2), (2, 3), (0, 4), (4, 5), (5, 6), (0, 7), (7, 8), (8, 9), (9, 10), (8, 11), (11, 12),
@@ -294,19 +293,13 @@ def tiny_ckpt(tmp_path_factory):
     return tiny_trained_lifter(tmp_path_factory.mktemp("ckpt"), "baseline")
 
 
-def _run(args, capsys):
-    rc = main([str(a) for a in args])
-    cap = capsys.readouterr()
-    return rc, cap.out, cap.err
-
-
 def test_cli_end_to_end(tiny_ckpt, tmp_path, capsys):
     def add_s1(pos2d):  # a training subject without 3D here: the command keeps to the test subjects S9, S11
         pos2d["S1"] = {"Walking": pos2d["S9"]["Walking 1"]}
 
     p3, p2, cams, _ = write_files(tmp_path, mutate_2d=add_s1)
     (tmp_path / "cams.json").write_text(json.dumps(cameras_json(cams)))
-    rc, out, err = _run(["evaluate", tiny_ckpt, "--motion", p3, "--two-d-file", p2, "--cameras", tmp_path / "cams.json",
+    rc, out, err = run_cli(["evaluate", tiny_ckpt, "--motion", p3, "--two-d-file", p2, "--cameras", tmp_path / "cams.json",
                          "--fps", 25, "--json", tmp_path / "r" / "res.json"], capsys)
     assert rc == 0, err
     res = json.loads((tmp_path / "r" / "res.json").read_text())
@@ -318,7 +311,7 @@ def test_cli_end_to_end(tiny_ckpt, tmp_path, capsys):
     assert 0 < a["pa_mpjpe_mm"] <= a["p1a_mm"] + 1e-6 and a["mpjpe_mm"] > 0  # Procrustes only lowers the error
     assert "Walking" in out and "file 2D" in out
 
-    rc, out, err = _run(["evaluate", tiny_ckpt, "--motion", p3, "--two-d-file", p2, "--json", tmp_path / "w.json"], capsys)
+    rc, out, err = run_cli(["evaluate", tiny_ckpt, "--motion", p3, "--two-d-file", p2, "--json", tmp_path / "w.json"], capsys)
     assert rc == 0, err
     res = json.loads((tmp_path / "w.json").read_text())
     assert res["average"]["mpjpe_mm"] is None and res["average"]["p1a_mm"] is None
@@ -335,7 +328,7 @@ def test_cli_bad_input(case, tiny_ckpt, tmp_path, capsys):
         args[3] = "bandai"
     elif case == "cameras_missing":
         args += ["--cameras", tmp_path / "none.json"]
-    rc, out, err = _run(args + ["--json", tmp_path / "r.json"], capsys)
+    rc, out, err = run_cli(args + ["--json", tmp_path / "r.json"], capsys)
     assert rc == 2 and err.startswith("energy3d evaluate: error:") and err.count("\n") == 1, err
     assert {"bandai": "--two-d-file needs --motion", "cameras_missing": "none.json: no such file",
             "nan": "NaN"}[case] in err
