@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ENERGY3D=${ENERGY3D:-energy3d}
 THREADS=${THREADS:-2}
-order=(ige-mn-32 base-frustum-32 base-world-32 ige-mn-32-ce ige-mn-32-a07 ige-mn-32-g2 ige-mn-64)
+order=(ige-mn-32 base-frustum-32 base-world-32 ige-mn-32-ce ige-mn-32-a07 ige-mn-32-g2 ige-mn-64 ige-mn-64-ce ige-mn-64-a07 ige-mn-64-g2)
 [ $# -gt 0 ] && order=("$@")
 for name in "${order[@]}"; do
   if [ -f "runs/$name/history.json" ]; then echo "== $name: done"; continue; fi
