@@ -12,7 +12,10 @@ from which ``RUNS/<name>-gt/best.json`` is loaded where present. Speed does not 
 weights' values. The 2D input is a fixed random batch of normalised camera coordinates.
 
 Each repeat times one call per model on the same batch, the models interleaved (in a rotated
-order each repeat); the table gives the median. Numba's first call (JIT compile, or loading the
+order each repeat); the table gives the median, and the median of the per-repeat ratios
+("paired"). The four models of the table are timed first; the two IGE-4 reference rows follow in
+a second phase beside b1024-2 (the autograd row's large temporary graph would otherwise disturb
+the allocator and caches for the model timed after it). Numba's first call (JIT compile, or loading the
 on-disk cache) happens in the warm-up, outside the timed region, and is reported; ``--cold-jit``
 also measures a compile from an empty cache in a subprocess.
 
@@ -23,7 +26,7 @@ On a machine busy with other work, wall-clock times of multi-threaded runs swing
 OpenMP threads spin-wait and get descheduled); ``--threads 1 --clock cpu`` then still gives
 meaningful ratios, since every model's work is then measured as this process's CPU time.
 
-Usage: python benchmarks/bench_lift_speed.py [--threads 2] [--batch 4096] [--repeats 7]
+Usage: python benchmarks/bench_lift_speed.py [--threads 2] [--batch 4096] [--repeats 25] [--reference-repeats 7]
        [--checkpoints [runs]] [--cold-jit] [--clock wall|cpu] [--note TEXT]
        [--out benchmarks/results/lift_speed.json]
 """
@@ -132,7 +135,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2, help="torch (and numba) threads")
     ap.add_argument("--batch", type=int, default=4096)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=25)
+    ap.add_argument("--reference-repeats", type=int, default=7,
+                    help="repeats of the second phase (the ige4 reference rows beside b1024-2)")
     ap.add_argument("--checkpoints", nargs="?", const="runs", default=None,
                     help="runs folder with <name>-gt/best.json checkpoints (default folder: runs)")
     ap.add_argument("--no-reference", action="store_true", help="skip the ige4 torch closed-form and autograd rows")
@@ -170,33 +175,45 @@ def main(argv=None):
 
     clock = time.perf_counter if args.clock == "wall" else time.process_time
     times = {name: [] for name in runs}
-    names = list(runs)
+    # phase 1: the four models of the table, interleaved; phase 2: the reference rows (their
+    # large temporary allocations, the autograd graph above all, would otherwise disturb the
+    # allocator and caches for whichever model runs next), interleaved with b1024-2 again
+    phases = [list(models), [n for n in runs if n not in models] + ["b1024-2"]]
     load0 = os.getloadavg()
     with torch.no_grad():
-        for r in range(args.repeats):
-            order = names[r % len(names):] + names[:r % len(names)]
-            for name in order:
-                t = clock()
-                runs[name](x)
-                times[name].append(clock() - t)
+        for phase, names in enumerate(phases):
+            if len(names) < 2:
+                continue
+            for r in range(args.repeats if phase == 0 else args.reference_repeats):
+                order = names[r % len(names):] + names[:r % len(names)]
+                for name in order:
+                    t = clock()
+                    runs[name](x)
+                    times[name].append(clock() - t)
     load1 = os.getloadavg()
 
-    base = statistics.median(times["b1024-2"])
+    base_times = times["b1024-2"][:args.repeats]
+    base = statistics.median(base_times)
     rows = []
-    for name in names:
+    for name in runs:
         model = models[name.split("-")[0] if name.startswith("ige4-") else name][0]
-        med = statistics.median(times[name])
+        mine = times[name][:args.repeats] if name == "b1024-2" else times[name]  # b1024-2: its phase-1 row
+        med = statistics.median(mine)
+        # ratio of each repeat's two timings (same conditions), then the median over repeats
+        ref = base_times if name in models else times["b1024-2"][args.repeats:]
+        paired = statistics.median(b / t for b, t in zip(ref, times[name]))
         rows.append({"model": name, "parameters": count_parameters(model), "macs_per_pose": model.macs(),
-                     "median_s": med, "times_s": [round(t, 5) for t in times[name]],
+                     "median_s": med, "times_s": [round(t, 5) for t in mine],
                      "poses_per_s": args.batch / med, "ratio_vs_b1024_2": base / med,
+                     "paired_ratio_median": paired, "phase": 1 if name in models else 2,
                      "weights": models.get(name, models["ige4"])[1]})
 
     print(f"batch {args.batch}, {args.threads} threads, median of {args.repeats} {args.clock}-clock timings "
           f"(load avg {load0[0]:.2f} -> {load1[0]:.2f})")
-    print(f"{'model':15s} {'params':>10s} {'MACs/pose':>11s} {'poses/s':>10s} {'vs b1024-2':>10s}")
+    print(f"{'model':15s} {'params':>10s} {'MACs/pose':>11s} {'poses/s':>10s} {'vs b1024-2':>10s} {'paired':>7s}")
     for row in rows:
         print(f"{row['model']:15s} {row['parameters']:10,d} {row['macs_per_pose']:11,d} "
-              f"{row['poses_per_s']:10,.0f} {row['ratio_vs_b1024_2']:9.2f}x")
+              f"{row['poses_per_s']:10,.0f} {row['ratio_vs_b1024_2']:9.2f}x {row['paired_ratio_median']:6.2f}x")
     jit = {"first_call_s": {k: round(v, 3) for k, v in first_call.items() if k.startswith("ige")}}
     if args.cold_jit:
         jit["cold_compile_s"] = round(cold_jit_seconds(), 2)
@@ -209,7 +226,11 @@ def main(argv=None):
         "benchmark": "batched CPU inference throughput of lifting models (poses/s)",
         "command": " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv]),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "threads": args.threads, "batch": args.batch, "repeats": args.repeats, "statistic": "median",
+        "threads": args.threads, "batch": args.batch, "repeats": args.repeats,
+        "reference_repeats": args.reference_repeats, "statistic": "median",
+        "phases": "1: b1024-2, b128-1, ige4, ige8 interleaved (rotated order each repeat); 2: the ige4 "
+                  "reference rows interleaved with b1024-2 again; paired_ratio_median = median over "
+                  "repeats of (b1024-2 time / model time) within the same phase",
         "clock": args.clock,
         "torch": torch.__version__, "numba": numba.__version__,
         "python": platform.python_version(), "cpu": cpu_model(), "cpu_count": os.cpu_count(),
