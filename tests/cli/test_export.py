@@ -37,8 +37,8 @@ typical (median over poses) and worst pose.
 Every stored value moves by at most ``U16`` of itself. To first order the output error is a sum of
 such relative perturbations carried through each layer (input/output standardisation, 2 to 5 dense
 layers, batch norm, the inner steps); they are independent and partly cancel. Measured: the bundled
-IGE-8 lifter median 0.6 ``U16``, worst pose 11 ``U16`` (its learned inner steps, with momentum near 1
-over 8 steps, amplify small changes for a few poses); tiny lifters 0.1 to 0.2 ``U16``; tiny voxel
+IGE-8 lifter median 0.6 ``U16``, worst pose 0.8 ``U16`` (an earlier bundled checkpoint reached 11 for a
+few poses: learned inner steps with momentum near 1 over 8 steps can amplify small changes); tiny lifters 0.1 to 0.2 ``U16``; tiny voxel
 models 0.4 ``U16``. Both bounds (2e-3 and 1.6e-2) still fail if any tensor were loaded wrongly (a
 lost normalisation or a zeroed layer changes outputs by O(1))."""
 
