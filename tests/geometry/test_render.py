@@ -1,4 +1,4 @@
-"""Tests for energy3d.geometry.render: coverage, depth, occlusion, shading, clipping, speed."""
+"""Tests for energy3d.geometry.render: coverage, depth, occlusion, shading, clipping."""
 
 import math
 
