@@ -86,10 +86,11 @@ def test_energy_gradient_vs_finite_differences_and_second_order():
     assert gw.abs().sum() > 0
 
 
-@pytest.mark.parametrize("chunk_bytes", [1, 64 * 8, 1 << 20])
+@pytest.mark.parametrize("chunk_bytes,tile_bytes", [(1, 1 << 20), (64 * 8, 1), (1 << 20, 1), (1 << 20, 1 << 20)])
 @pytest.mark.parametrize("clip", [None, 0.02])
-def test_lean_logit_step_equals_autograd(chunk_bytes, clip):
-    """The chunked in-place step equals autograd through E(sigmoid(l)), for one-bin to whole-grid chunks."""
+def test_lean_logit_step_equals_autograd(chunk_bytes, tile_bytes, clip):
+    """The chunked in-place step equals autograd through E(sigmoid(l)), for one-bin to whole-grid chunks
+    and for energies run one output row per tile (``tile_bytes=1``) or whole."""
     e = _tiny_energy()
     x = _feats(2)
     logits = torch.randn(2, 4, 8, 8, dtype=torch.float64, requires_grad=True)
@@ -99,7 +100,7 @@ def test_lean_logit_step_equals_autograd(chunk_bytes, clip):
         g = g.clamp(-clip, clip)
     ref = logits.detach() - 0.7 * g
     y = logits.detach().clone()
-    out = e.logit_step_(y, x, 0.7, clip, chunk_bytes=chunk_bytes)
+    out = e.logit_step_(y, x, 0.7, clip, chunk_bytes=chunk_bytes, tile_bytes=tile_bytes)
     assert out.data_ptr() == y.data_ptr()
     assert torch.allclose(y, ref, atol=1e-12)
 

@@ -146,6 +146,14 @@ class FrustumEnergy(nn.Module):
             raise InputError(f"energy: expected a grid of shape (B, {self.depth}, H, W), got {tuple(y.shape)}")
         return self.pooled_level_energies(self.pooled(y), features)
 
+    @staticmethod
+    def _check_level(lv: EnergyLevel, x: Tensor, yb: Tensor) -> None:
+        if x.shape[1:] != (lv.features, lv.size, lv.size) or yb.shape[-2:] != x.shape[-2:]:
+            raise InputError(
+                f"energy level {lv.size}x{lv.size}: features {tuple(x.shape)} / pooled grid {tuple(yb.shape)} "
+                f"do not match (B, {lv.features}, {lv.size}, {lv.size})"
+            )
+
     def pooled_level_energies(self, pooled: list[Tensor], features: list[Tensor]) -> list[Tensor]:
         """Per-level energies from already pooled grids ``[ȳ_i]`` (see :meth:`pooled`), each ``(B,)``."""
         if len(features) != len(self.levels) or len(pooled) != len(self.levels):
@@ -153,11 +161,7 @@ class FrustumEnergy(nn.Module):
                              f"got {len(features)} and {len(pooled)}")
         out = []
         for lv, c1, c2, x, yb in zip(self.levels, self.conv1, self.conv2, features, pooled):
-            if x.shape[1:] != (lv.features, lv.size, lv.size) or yb.shape[-2:] != x.shape[-2:]:
-                raise InputError(
-                    f"energy level {lv.size}x{lv.size}: features {tuple(x.shape)} / pooled grid {tuple(yb.shape)} "
-                    f"do not match (B, {lv.features}, {lv.size}, {lv.size})"
-                )
+            self._check_level(lv, x, yb)
             h = c2(F.softplus(c1(torch.cat([x, yb.to(x.dtype)], dim=1))))
             out.append(softabs(h).sum(dim=(1, 2, 3)))
         return out
@@ -173,8 +177,40 @@ class FrustumEnergy(nn.Module):
         n = max(1, chunk_bytes // (per_bin * unit)) * unit
         return min(n, y.shape[1])
 
+    def pooled_grads(self, pooled: list[Tensor], features: list[Tensor], tile_bytes: int = 1 << 17) -> list[Tensor]:
+        """``[∂E/∂ȳ_i]`` for pooled grids ``[ȳ_i]``, each level's 2D energy visited in row tiles.
+
+        ``CNN_i`` is two unpadded convolutions and its energy a sum over output pixels, so the energy
+        of output rows ``[r0, r1)`` needs only input rows ``[r0, r1 + k1 + k2 - 2)``: each tile runs
+        forward and backward on its own, and the tiles' gradients add up to the whole level's
+        exactly. ``tile_bytes`` bounds one tile's hidden activation (``B x hidden x rows x width``
+        floats); autograd then holds a few such tensors instead of the full map's (about 10 MiB at
+        the 128² level of the MobileNetV2 model).
+        """
+        if len(features) != len(self.levels) or len(pooled) != len(self.levels):
+            raise InputError(f"energy: expected {len(self.levels)} feature maps and pooled grids, "
+                             f"got {len(features)} and {len(pooled)}")
+        grads = []
+        for lv, c1, c2, x, yb in zip(self.levels, self.conv1, self.conv2, features, pooled):
+            self._check_level(lv, x, yb)
+            yb = yb.detach().requires_grad_(True)
+            k2 = c2.kernel_size[0]
+            halo = 2 + k2 - 1  # input rows beyond the last output row of a tile
+            out_rows = lv.size - halo
+            per_row = max(1, x.shape[0] * lv.hidden * lv.size * x.element_size())
+            n = max(1, min(out_rows, tile_bytes // per_row))
+            g = torch.zeros_like(yb)
+            with torch.enable_grad():
+                for r0 in range(0, out_rows, n):
+                    r1 = min(out_rows, r0 + n)
+                    inp = torch.cat([x[:, :, r0:r1 + halo], yb[:, :, r0:r1 + halo].to(x.dtype)], dim=1)
+                    e = softabs(c2(F.softplus(c1(inp)))).sum()
+                    g.add_(torch.autograd.grad(e, yb)[0])
+            grads.append(g)
+        return grads
+
     def logit_step_(self, logits: Tensor, features: list[Tensor], lr: float, clip: float | None = None, *,
-                    chunk_bytes: int = 1 << 20) -> Tensor:
+                    chunk_bytes: int = 1 << 20, tile_bytes: int = 1 << 17) -> Tensor:
         """One inference step on logits, in place, with no grid-sized temporary.
 
         Computes ``l <- l - lr * clip(σ'(l) ⊙ ∂E/∂y |_{y = σ(l)}, ±clip)`` for ``logits`` ``(B, D, H, W)``,
@@ -183,7 +219,8 @@ class FrustumEnergy(nn.Module):
         (``ȳ_i``), autograd runs only from the energy to those small pooled grids, and a second pass
         spreads each pooled gradient over its block (the pooling's adjoint), multiplies by
         ``σ'(l) = σ(1 - σ)``, clips and updates the chunk. Peak memory beyond ``logits`` is the pooled
-        grids, the 2D energy's activations and two chunks, so a 128³ or 256³ proposal costs one grid.
+        grids, one row tile of the 2D energy's activations (:meth:`pooled_grads`) and two chunks, so a
+        128³ or 256³ proposal costs one grid.
 
         Args:
             logits: ``(B, D, H, W)`` contiguous logits, updated in place.
@@ -191,6 +228,7 @@ class FrustumEnergy(nn.Module):
             lr: step size ``η``.
             clip: element-wise gradient clip ``c`` (``None``: no clip).
             chunk_bytes: working-set size of one chunk.
+            tile_bytes: hidden-activation size of one row tile of the 2D energy.
 
         Returns:
             ``logits``.
@@ -206,10 +244,7 @@ class FrustumEnergy(nn.Module):
                 for lv, pb in zip(self.levels, pooled):
                     dp = lv.depth_pool
                     pb[:, d0 // dp:(d0 + p.shape[1]) // dp] = pool_frustum(p, dp, lv.pixel_pool)
-        pooled = [pb.requires_grad_(True) for pb in pooled]
-        with torch.enable_grad():
-            e = torch.stack(self.pooled_level_energies(pooled, features)).sum()
-            grads = torch.autograd.grad(e, pooled)
+        grads = self.pooled_grads(pooled, features, tile_bytes)
         with torch.no_grad():
             for d0 in range(0, D, n):
                 yc = logits[:, d0:d0 + n]
