@@ -86,7 +86,7 @@ def test_energy_gradient_vs_finite_differences_and_second_order():
     assert gw.abs().sum() > 0
 
 
-@pytest.mark.parametrize("chunk_bytes,tile_bytes", [(1, 1 << 20), (64 * 8, 1), (1 << 20, 1), (1 << 20, 1 << 20)])
+@pytest.mark.parametrize("chunk_bytes,tile_bytes", [(1, 1 << 20), (1, 1), (2048, 1), (1 << 20, 1), (1 << 20, 1 << 20)])
 @pytest.mark.parametrize("clip", [None, 0.02])
 def test_lean_logit_step_equals_autograd(chunk_bytes, tile_bytes, clip):
     """The chunked in-place step equals autograd through E(sigmoid(l)), for one-bin to whole-grid chunks

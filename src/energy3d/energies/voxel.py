@@ -172,10 +172,14 @@ class FrustumEnergy(nn.Module):
         return torch.stack(self.level_energies(y, features)).sum(0)
 
     def _depth_chunk(self, y: Tensor, chunk_bytes: int) -> int:
-        """Depth bins per chunk: a multiple of every level's depth pool, about ``chunk_bytes`` of ``y``."""
-        unit = max(lv.depth_pool for lv in self.levels)  # powers of two: the largest is a multiple of all
+        """Depth bins per chunk: a power of two of about ``chunk_bytes`` of ``y`` (at least one bin).
+
+        Depth pools are powers of two dividing the depth, so a chunk either holds whole pooling blocks
+        of a level or lies inside one block (then its share is accumulated): chunks need not span
+        the coarsest depth pool (at 256³ that alone would be 16 MiB).
+        """
         per_bin = max(1, y[:, :1].numel() * y.element_size())
-        n = max(1, chunk_bytes // (per_bin * unit)) * unit
+        n = 1 << max(0, (max(1, chunk_bytes // per_bin)).bit_length() - 1)
         return min(n, y.shape[1])
 
     def pooled_grads(self, pooled: list[Tensor], features: list[Tensor], tile_bytes: int = 1 << 17) -> list[Tensor]:
@@ -207,7 +211,7 @@ class FrustumEnergy(nn.Module):
         return grads
 
     def logit_step_(self, logits: Tensor, features: list[Tensor], lr: float, clip: float | None = None, *,
-                    chunk_bytes: int = 1 << 20, tile_bytes: int = 1 << 17) -> Tensor:
+                    chunk_bytes: int = 1 << 18, tile_bytes: int = 1 << 17) -> Tensor:
         """One inference step on logits, in place, with no grid-sized temporary.
 
         Computes ``l <- l - lr * clip(σ'(l) ⊙ ∂E/∂y |_{y = σ(l)}, ±clip)`` for ``logits`` ``(B, D, H, W)``,
@@ -234,13 +238,17 @@ class FrustumEnergy(nn.Module):
             raise InputError(f"energy: expected a grid of shape (B, {self.depth}, H, W), got {tuple(logits.shape)}")
         B, D, H, W = logits.shape
         n = self._depth_chunk(logits, chunk_bytes)
-        pooled = [logits.new_empty(B, D // lv.depth_pool, H // lv.pixel_pool, W // lv.pixel_pool) for lv in self.levels]
+        pooled = [logits.new_zeros(B, D // lv.depth_pool, H // lv.pixel_pool, W // lv.pixel_pool) for lv in self.levels]
         with torch.no_grad():
             for d0 in range(0, D, n):
                 p = torch.sigmoid(logits[:, d0:d0 + n])
+                m = p.shape[1]
                 for lv, pb in zip(self.levels, pooled):
                     dp = lv.depth_pool
-                    pb[:, d0 // dp:(d0 + p.shape[1]) // dp] = pool_frustum(p, dp, lv.pixel_pool)
+                    if dp <= m:  # whole blocks
+                        pb[:, d0 // dp:(d0 + m) // dp] = pool_frustum(p, dp, lv.pixel_pool)
+                    else:  # m of the block's dp bins
+                        pb[:, d0 // dp].add_(pool_frustum(p, m, lv.pixel_pool)[:, 0], alpha=m / dp)
         grads = self.pooled_grads(pooled, features, tile_bytes)
         with torch.no_grad():
             for d0 in range(0, D, n):
@@ -249,10 +257,11 @@ class FrustumEnergy(nn.Module):
                 g = torch.zeros_like(yc)
                 for lv, gi in zip(self.levels, grads):
                     dp, pp = lv.depth_pool, lv.pixel_pool
-                    part = gi[:, d0 // dp:(d0 + m) // dp]
+                    nb, inner = (m // dp, dp) if dp <= m else (1, m)  # blocks in the chunk, bins per block in it
+                    part = gi[:, d0 // dp:d0 // dp + nb]
                     h, w = part.shape[-2:]
-                    g.view(B, m // dp, dp, h, pp, w, pp).add_(part[:, :, None, :, None, :, None],
-                                                              alpha=1.0 / (dp * pp * pp))
+                    g.view(B, nb, inner, h, pp, w, pp).add_(part[:, :, None, :, None, :, None],
+                                                            alpha=1.0 / (dp * pp * pp))
                 p = torch.sigmoid(yc)
                 g.mul_(p).mul_(p.neg_().add_(1.0))
                 if clip is not None:
