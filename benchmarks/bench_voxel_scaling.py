@@ -47,13 +47,14 @@ from pathlib import Path
 
 IMAGE = 128
 STEPS = 4
-KINDS = ("ige", "deconv3d", "deconv3d_wu")
+KINDS = ("ige", "ige_fp16", "deconv3d", "deconv3d_wu")
+LEAN_CHUNK, LEAN_TILE = 1 << 16, 1 << 15  # ige_fp16: the memory-lean working set of VoxelIGE.infer
 
 
 def _config(kind: str, R: int):
     from energy3d.models.voxel import VoxelModelConfig
 
-    if kind == "ige":
+    if kind in ("ige", "ige_fp16"):
         return VoxelModelConfig(type="ige", image_size=IMAGE, resolution=R, width_mult=1.0, stem_stride=2,
                                 decoder_channels=128, deconv_channels=64, init_resolution=32, steps=STEPS)
     if kind == "deconv3d_wu":
@@ -95,6 +96,9 @@ def worker(kind: str, R: int, threads: int, repeats: int) -> dict:
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model = build_voxel_model(_config(kind, R)).eval()
+    if kind == "ige_fp16":  # the same model, its logit grid stored in float16 (VoxelIGE.infer(grid_dtype=...))
+        model.forward = lambda image: model.infer(image, grid_dtype=torch.float16, chunk_bytes=LEAN_CHUNK,
+                                                  tile_bytes=LEAN_TILE)
     x = torch.rand(1, 3, IMAGE, IMAGE)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     t0 = time.perf_counter()
@@ -146,19 +150,28 @@ def main(argv=None):
     import torch
 
     by = {(r["model"], r["resolution"]): r for r in rows}
-    ratios = {}
-    ratios_wu = {}
-    for R in args.resolutions:
-        a = by.get(("ige", R))
-        for other, dst in (("deconv3d", ratios), ("deconv3d_wu", ratios_wu)):
-            b = by.get((other, R))
+
+    def peak_ratios(kind: str, other: str) -> dict:
+        out = {}
+        for R in args.resolutions:
+            a, b = by.get((kind, R)), by.get((other, R))
             if a and b and "peak_mib" in a and "peak_mib" in b and b["peak_mib"] > 0:
-                dst[str(R)] = round(a["peak_mib"] / b["peak_mib"], 4)
-    target = ratios.get("128")
+                out[str(R)] = round(a["peak_mib"] / b["peak_mib"], 4)
+        return out
+
+    ratios, ratios_wu = peak_ratios("ige", "deconv3d"), peak_ratios("ige", "deconv3d_wu")
+    ratios16, ratios16_wu = peak_ratios("ige_fp16", "deconv3d"), peak_ratios("ige_fp16", "deconv3d_wu")
+
+    def met(r):
+        return None if r is None else bool(r <= 0.25)
+
     doc = {
         "benchmark": "voxel scaling (IGE-Net §6.1): forward time and peak memory per 128 px image, batch 1, inference",
         "models": {"ige": f"MobileNetV2 x1.0 + U-Net (128 ch at 4²) + 3D-deconv init 32³ (64 ch) upsampled + T={STEPS} "
-                          "in-place chunked steps (VoxelIGE.infer) on the 2D-conv frustum energy",
+                          "in-place chunked steps (VoxelIGE.infer) on the 2D-conv frustum energy, float32 logit grid",
+                   "ige_fp16": "the same model with its logit grid stored in float16 and a smaller working set "
+                               "(VoxelIGE.infer(grid_dtype=torch.float16, chunk_bytes=64 KiB, tile_bytes=32 KiB); "
+                               "arithmetic in float32 chunk by chunk)",
                    "deconv3d": "MobileNetV2 x1.0 (1280 head) + 3D deconvolution decoder to R³ (128 ch at 4³, halving, min 8)",
                    "deconv3d_wu": "as deconv3d with 3D-GAN widths (512 ch at 4³, halving, min 16)"},
         "memory_method": "fresh subprocess per configuration (MALLOC_MMAP_THRESHOLD_=65536); after a warm-up forward, "
@@ -174,10 +187,14 @@ def main(argv=None):
         "rows": rows,
         "peak_ratio_ige_over_deconv3d": ratios,
         "peak_ratio_ige_over_deconv3d_wu": ratios_wu,
-        "target": {"rule": "IGE peak memory at 128³ <= 0.25 x the 3D-deconv decoder's", "ratio": target,
-                   "met": None if target is None else bool(target <= 0.25),
-                   "ratio_wu_widths": ratios_wu.get("128"),
-                   "met_wu_widths": None if ratios_wu.get("128") is None else bool(ratios_wu["128"] <= 0.25)},
+        "peak_ratio_ige_fp16_over_deconv3d": ratios16,
+        "peak_ratio_ige_fp16_over_deconv3d_wu": ratios16_wu,
+        "target": {"rule": "IGE peak memory at 128³ <= 0.25 x the 3D-deconv decoder's",
+                   "ratio": ratios.get("128"), "met": met(ratios.get("128")),
+                   "ratio_wu_widths": ratios_wu.get("128"), "met_wu_widths": met(ratios_wu.get("128")),
+                   "ratio_fp16_grid": ratios16.get("128"), "met_fp16_grid": met(ratios16.get("128")),
+                   "ratio_fp16_grid_wu_widths": ratios16_wu.get("128"),
+                   "met_fp16_grid_wu_widths": met(ratios16_wu.get("128"))},
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -185,15 +202,18 @@ def main(argv=None):
     def f(r, k, scale=1.0):
         return f"{r[k] * scale:.0f}" if k in r else "err"
 
-    print(f"{'R':>5} | {'IGE ms':>7} {'MiB':>6} | {'deconv ms':>9} {'MiB':>6} {'ratio':>6} | "
-          f"{'Wu-widths ms':>12} {'MiB':>6} {'ratio':>6}")
+    print(f"{'R':>5} | {'IGE ms':>7} {'MiB':>6} | {'IGE-fp16 ms':>11} {'MiB':>6} | {'deconv ms':>9} {'MiB':>6} | "
+          f"{'Wu-widths ms':>12} {'MiB':>6} | ratios vs deconv (fp32, fp16 grid)")
     for R in args.resolutions:
-        a, b, w = (by.get((k, R), {}) for k in KINDS)
-        print(f"{R:>4}³ | {f(a, 'time_s', 1000):>7} {f(a, 'peak_mib'):>6} | {f(b, 'time_s', 1000):>9} "
-              f"{f(b, 'peak_mib'):>6} {ratios.get(str(R), float('nan')):>6.2f} | {f(w, 'time_s', 1000):>12} "
-              f"{f(w, 'peak_mib'):>6} {ratios_wu.get(str(R), float('nan')):>6.2f}")
-    print(f"target at 128³ (ratio <= 0.25): thin decoder {doc['target']['met']} (ratio {target}), "
-          f"3D-GAN widths {doc['target']['met_wu_widths']} (ratio {ratios_wu.get('128')}); wrote {out}")
+        a, h, b, w = (by.get((k, R), {}) for k in KINDS)
+        print(f"{R:>4}³ | {f(a, 'time_s', 1000):>7} {f(a, 'peak_mib'):>6} | {f(h, 'time_s', 1000):>11} "
+              f"{f(h, 'peak_mib'):>6} | {f(b, 'time_s', 1000):>9} {f(b, 'peak_mib'):>6} | "
+              f"{f(w, 'time_s', 1000):>12} {f(w, 'peak_mib'):>6} | "
+              f"{ratios.get(str(R), float('nan')):.2f}, {ratios16.get(str(R), float('nan')):.2f}")
+    t = doc["target"]
+    print(f"target at 128³ (ratio <= 0.25) vs the thin decoder: float32 grid {t['met']} ({t['ratio']}), "
+          f"float16 grid {t['met_fp16_grid']} ({t['ratio_fp16_grid']}); vs 3D-GAN widths: {t['met_wu_widths']} "
+          f"({t['ratio_wu_widths']}); wrote {out}")
     return 0
 
 

@@ -7,7 +7,7 @@ import torch
 from energy3d.errors import InputError
 from energy3d.metrics import count_parameters
 from energy3d.models.encoders import MobileNetV2Encoder
-from energy3d.models.voxel import VoxelBaseline, VoxelIGE, VoxelModelConfig, build_voxel_model, resize_grid
+from energy3d.models.voxel import VoxelBaseline, VoxelIGE, VoxelModelConfig, build_voxel_model, resize_grid, resize_grid_into
 from energy3d.train.checkpoint import save_checkpoint
 from energy3d.train.loop import TrainConfig, fit
 from energy3d.voxels import (
@@ -106,6 +106,33 @@ def test_resize_grid_and_config_errors():
         VoxelIGE(tiny_cfg(resolution=8, init_resolution=8, stem_stride=2))  # coarse size 2 < 4
     with pytest.raises(InputError):
         VoxelIGE(tiny_cfg())(torch.rand(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize("S,R", [(4, 12), (8, 32), (8, 8)])
+def test_chunked_upsampling_into_a_grid_equals_trilinear(S, R):
+    g = torch.randn(2, S, S, S, dtype=torch.float64)
+    ref = torch.nn.functional.interpolate(g[:, None], size=(R, R, R), mode="trilinear", align_corners=False)[:, 0]
+    out = resize_grid_into(g, torch.empty(2, R, R, R, dtype=torch.float64), chunk=5)
+    assert torch.allclose(out, ref, atol=1e-12)
+    half = resize_grid_into(g.float(), torch.empty(2, R, R, R, dtype=torch.float16))
+    assert half.dtype == torch.float16
+    assert ((half.double() - ref).abs() <= 2.0 ** -11 * ref.abs() + 1e-6).all()  # float16 rounding only
+    with pytest.raises(InputError, match="upsamples only"):
+        resize_grid_into(g, torch.empty(2, S - 1, S - 1, S - 1, dtype=torch.float64))
+
+
+def test_float16_grid_inference_matches_float32_within_rounding():
+    torch.manual_seed(0)
+    m = VoxelIGE(tiny_cfg(energy_init_scale=1.0, step_clip=0.05, steps=3)).eval()
+    x = torch.rand(2, 3, 64, 64)
+    ref = m.infer(x)
+    half = m.infer(x, grid_dtype=torch.float16)
+    assert half.dtype == torch.float16 and ref.dtype == torch.float32
+    assert not torch.equal(ref, m.features(x)[1])  # the steps moved the grid
+    # each of the init and the 3 steps rounds once to float16: at most 4 half-ulps of the logit's size
+    err = (half.float() - ref).abs()
+    assert (err <= 4 * 2.0 ** -11 * ref.abs().clamp(min=1.0)).all(), err.max()
+    assert ((half.float() > 0) == (ref > 0)).float().mean() > 0.999  # the same occupancy at 0.5
 
 
 def _exp(model_type="ige", loss=VoxelLossConfig(), target="frustum", epochs=1):

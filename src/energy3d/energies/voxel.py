@@ -224,7 +224,8 @@ class FrustumEnergy(nn.Module):
         128³ or 256³ proposal costs one grid.
 
         Args:
-            logits: ``(B, D, H, W)`` contiguous logits, updated in place.
+            logits: ``(B, D, H, W)`` contiguous logits, updated in place; a float16 grid (half the
+                memory) is read and written chunk by chunk, all arithmetic in float32.
             features: the image feature maps.
             lr: step size ``η``.
             clip: element-wise gradient clip ``c`` (``None``: no clip).
@@ -237,11 +238,13 @@ class FrustumEnergy(nn.Module):
         if logits.dim() != 4 or logits.shape[1] != self.depth:
             raise InputError(f"energy: expected a grid of shape (B, {self.depth}, H, W), got {tuple(logits.shape)}")
         B, D, H, W = logits.shape
+        cdt = torch.promote_types(logits.dtype, torch.float32)  # float16 grids are computed on in float32
         n = self._depth_chunk(logits, chunk_bytes)
-        pooled = [logits.new_zeros(B, D // lv.depth_pool, H // lv.pixel_pool, W // lv.pixel_pool) for lv in self.levels]
+        pooled = [logits.new_zeros(B, D // lv.depth_pool, H // lv.pixel_pool, W // lv.pixel_pool, dtype=cdt)
+                  for lv in self.levels]
         with torch.no_grad():
             for d0 in range(0, D, n):
-                p = torch.sigmoid(logits[:, d0:d0 + n])
+                p = torch.sigmoid(logits[:, d0:d0 + n].to(cdt))
                 m = p.shape[1]
                 for lv, pb in zip(self.levels, pooled):
                     dp = lv.depth_pool
@@ -253,8 +256,9 @@ class FrustumEnergy(nn.Module):
         with torch.no_grad():
             for d0 in range(0, D, n):
                 yc = logits[:, d0:d0 + n]
+                yf = yc.to(cdt)  # yc itself unless the grid is stored in a narrower type
                 m = yc.shape[1]
-                g = torch.zeros_like(yc)
+                g = torch.zeros_like(yf)
                 for lv, gi in zip(self.levels, grads):
                     dp, pp = lv.depth_pool, lv.pixel_pool
                     nb, inner = (m // dp, dp) if dp <= m else (1, m)  # blocks in the chunk, bins per block in it
@@ -262,11 +266,13 @@ class FrustumEnergy(nn.Module):
                     h, w = part.shape[-2:]
                     g.view(B, nb, inner, h, pp, w, pp).add_(part[:, :, None, :, None, :, None],
                                                             alpha=1.0 / (dp * pp * pp))
-                p = torch.sigmoid(yc)
+                p = torch.sigmoid(yf)
                 g.mul_(p).mul_(p.neg_().add_(1.0))
                 if clip is not None:
                     g.clamp_(-clip, clip)
-                yc.add_(g, alpha=-lr)
+                yf.add_(g, alpha=-lr)
+                if yf.data_ptr() != yc.data_ptr():
+                    yc.copy_(yf)
         return logits
 
     def macs(self) -> int:

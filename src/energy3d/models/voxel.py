@@ -146,6 +146,32 @@ def resize_grid(grid: Tensor, resolution: int) -> Tensor:
     return F.adaptive_avg_pool3d(grid[:, None], (r, r, r))[:, 0]
 
 
+def resize_grid_into(grid: Tensor, out: Tensor, *, chunk: int = 4) -> Tensor:
+    """Trilinear upsampling of ``grid`` ``(B, S, S, S)`` into ``out`` ``(B, R, R, R)``, ``R >= S``, by depth chunks.
+
+    The same map as :func:`resize_grid` (``align_corners=False``; trilinear interpolation is separable):
+    the depth first, on the small source (``(B, R, S, S)``, in ``grid``'s dtype), then rows and columns
+    ``chunk`` output depth bins at a time, written into ``out`` in its own dtype. So a float16 ``out``
+    never has a float32 copy of its size beside it.
+    """
+    if grid.dim() != 4 or out.dim() != 4 or out.shape[0] != grid.shape[0]:
+        raise InputError(f"resize_grid_into: expected (B, S, S, S) and (B, R, R, R), got {tuple(grid.shape)} "
+                         f"and {tuple(out.shape)}")
+    S, R = grid.shape[1], out.shape[1]
+    if R < S:
+        raise InputError(f"resize_grid_into upsamples only: {S}³ -> {R}³")
+    o = torch.arange(R, dtype=torch.float64)
+    src = ((o + 0.5) * (S / R) - 0.5).clamp(min=0.0)  # PyTorch's align_corners=False source coordinate
+    i0 = src.floor().long()
+    i1 = (i0 + 1).clamp(max=S - 1)
+    w = (src - i0).to(grid.dtype)[None, :, None, None]
+    depth = grid[:, i0] * (1 - w) + grid[:, i1] * w  # (B, R, S, S)
+    for o0 in range(0, R, chunk):
+        out[:, o0:o0 + chunk] = F.interpolate(depth[:, o0:o0 + chunk], size=tuple(out.shape[2:]), mode="bilinear",
+                                              align_corners=False)
+    return out
+
+
 class Deconv3D(nn.Module):
     """3D deconvolution decoder: image features ``(B, C, h, h)`` -> logits ``(B, R, R, R)``.
 
@@ -254,11 +280,12 @@ class VoxelIGE(nn.Module):
     def steps(self) -> int:
         return self.optimizer.steps
 
-    def features(self, image: Tensor) -> tuple[list[Tensor], Tensor]:
-        """Image features ``[x_k]`` (coarsest first) and the initial logits ``(B, R, R, R)``."""
+    def features(self, image: Tensor, *, resize: bool = True) -> tuple[list[Tensor], Tensor]:
+        """Image features ``[x_k]`` (coarsest first) and the initial logits ``(B, R, R, R)``
+        (with ``resize=False``: at the initialiser's own resolution)."""
         enc = self.encoder(normalize_image(image, self.cfg.image_size))
-        y0 = resize_grid(self.init(enc[-1]), self.cfg.resolution)
-        return self.decoder(enc), y0
+        y0 = self.init(enc[-1])
+        return self.decoder(enc), resize_grid(y0, self.cfg.resolution) if resize else y0
 
     def energy_of_logits(self, logits: Tensor, feats: list[Tensor]) -> Tensor:
         """``E(sigmoid(logits); x)``, ``(B,)``."""
@@ -283,8 +310,16 @@ class VoxelIGE(nn.Module):
                               record_energy=record_energy)
 
     @torch.no_grad()
-    def infer(self, image: Tensor, *, steps: int | None = None) -> Tensor:
+    def infer(self, image: Tensor, *, steps: int | None = None, grid_dtype: torch.dtype | None = None,
+              chunk_bytes: int = 1 << 18, tile_bytes: int = 1 << 17) -> Tensor:
         """Memory-lean inference: the last logit iterate ``(B, R, R, R)`` only.
+
+        ``grid_dtype=torch.float16`` keeps the logit grid in half precision (half the memory of the
+        largest tensor; every step computes in float32 chunk by chunk, :meth:`FrustumEnergy.logit_step_`):
+        logits then carry float16 rounding (relative 2⁻¹¹ per step). ``chunk_bytes`` and ``tile_bytes``
+        size the step's working set (see :meth:`FrustumEnergy.logit_step_`): smaller uses less memory
+        and more time (at 128³, 64 KiB / 32 KiB take the step's own extra from about 3 to 1.4 MiB and
+        its time about 1.5x).
 
         The same update as :meth:`iterate` in ``"none"`` mode (``g = clip(∇_l E, ±c)``,
         ``l <- l - η g``), done in place on the logit grid by :meth:`FrustumEnergy.logit_step_`, which
@@ -292,13 +327,18 @@ class VoxelIGE(nn.Module):
         2D energy's activations and two chunks. This is what lets inference scale to 128³ and 256³
         (benchmarks/bench_voxel_scaling.py).
         """
-        feats, y = self.features(image)
-        y = y.contiguous()
+        if grid_dtype is None:
+            feats, y = self.features(image)
+            y = y.contiguous()
+        else:
+            feats, y0 = self.features(image, resize=False)
+            R = self.cfg.resolution
+            y = resize_grid_into(y0, y0.new_empty((y0.shape[0], R, R, R), dtype=grid_dtype))
         T = self.steps if steps is None else int(steps)
         lr = float(self.optimizer.lr)
         c = None if self.optimizer.clip is None else float(self.optimizer.clip.abs())
         for _ in range(T):
-            self.energy.logit_step_(y, feats, lr, c)
+            self.energy.logit_step_(y, feats, lr, c, chunk_bytes=chunk_bytes, tile_bytes=tile_bytes)
         return y
 
     def forward(self, image: Tensor, all_iterates: bool = False):
