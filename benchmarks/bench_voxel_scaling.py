@@ -5,6 +5,9 @@ For R in 32, 64, 128, 256 the script measures, for one 128 x 128 image (batch 1,
 * ``ige``: the IGE model of the paper's MobileNetV2 size (width 1.0, U-Net decoder with 128
   channels at 4², 3D-deconv initial estimate at 32³ with 64 channels, trilinear upsampling to R³,
   T = 4 inner steps done in place on the output grid in depth chunks (VoxelIGE.infer));
+* ``ige_fp16``: the same IGE model with its logit grid stored in float16 and a 64 KiB / 32 KiB
+  working set (``VoxelIGE.infer(grid_dtype=torch.float16, chunk_bytes=..., tile_bytes=...)``; all
+  arithmetic in float32; its accuracy cost is measured by ``bench_voxel_fp16_grid.py``);
 * ``deconv3d``: the baseline's 3D deconvolution decoder reaching R³ directly (Wu et al. style,
   128 channels at 4³, i.e. the IGE initialiser's features doubled as in §6.3, halving per layer
   down to 8), on the same MobileNetV2 encoder (with its 1280-channel head) -- the comparison the
