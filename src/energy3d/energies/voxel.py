@@ -35,7 +35,12 @@ from energy3d.errors import InputError
 
 Tensor = torch.Tensor
 
-__all__ = ["pool_frustum", "EnergyLevel", "FrustumEnergy"]
+__all__ = ["pool_frustum", "EnergyLevel", "FrustumEnergy", "CHUNK_BYTES", "TILE_BYTES"]
+
+CHUNK_BYTES = 1 << 18
+"""Default working set of one depth chunk of :meth:`FrustumEnergy.logit_step_` (bytes of the grid)."""
+TILE_BYTES = 1 << 17
+"""Default hidden-activation size of one row tile of :meth:`FrustumEnergy.pooled_grads`."""
 
 
 def pool_frustum(grid: Tensor, depth_pool: int, pixel_pool: int) -> Tensor:
@@ -182,7 +187,7 @@ class FrustumEnergy(nn.Module):
         n = 1 << max(0, (max(1, chunk_bytes // per_bin)).bit_length() - 1)
         return min(n, y.shape[1])
 
-    def pooled_grads(self, pooled: list[Tensor], features: list[Tensor], tile_bytes: int = 1 << 17) -> list[Tensor]:
+    def pooled_grads(self, pooled: list[Tensor], features: list[Tensor], tile_bytes: int = TILE_BYTES) -> list[Tensor]:
         """``[∂E/∂ȳ_i]`` for pooled grids ``[ȳ_i]``, each level's 2D energy visited in row tiles.
 
         ``CNN_i`` is two unpadded convolutions and its energy a sum over output pixels, so the energy
@@ -211,7 +216,7 @@ class FrustumEnergy(nn.Module):
         return grads
 
     def logit_step_(self, logits: Tensor, features: list[Tensor], lr: float, clip: float | None = None, *,
-                    chunk_bytes: int = 1 << 18, tile_bytes: int = 1 << 17) -> Tensor:
+                    chunk_bytes: int = CHUNK_BYTES, tile_bytes: int = TILE_BYTES) -> Tensor:
         """One inference step on logits, in place, with no grid-sized temporary.
 
         Computes ``l <- l - lr * clip(σ'(l) ⊙ ∂E/∂y |_{y = σ(l)}, ±clip)`` for ``logits`` ``(B, D, H, W)``,

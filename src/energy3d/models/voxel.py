@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from energy3d.energies.voxel import EnergyLevel, FrustumEnergy
+from energy3d.energies.voxel import CHUNK_BYTES, TILE_BYTES, EnergyLevel, FrustumEnergy
 from energy3d.errors import InputError
 from energy3d.models.encoders import MobileNetV2Encoder, UNetDecoder
 from energy3d.optim.unrolled import UnrolledGD, UnrolledInfo
@@ -311,7 +311,7 @@ class VoxelIGE(nn.Module):
 
     @torch.no_grad()
     def infer(self, image: Tensor, *, steps: int | None = None, grid_dtype: torch.dtype | None = None,
-              chunk_bytes: int = 1 << 18, tile_bytes: int = 1 << 17) -> Tensor:
+              chunk_bytes: int = CHUNK_BYTES, tile_bytes: int = TILE_BYTES) -> Tensor:
         """Memory-lean inference: the last logit iterate ``(B, R, R, R)`` only.
 
         ``grid_dtype=torch.float16`` keeps the logit grid in half precision (half the memory of the
@@ -323,17 +323,14 @@ class VoxelIGE(nn.Module):
 
         The same update as :meth:`iterate` in ``"none"`` mode (``g = clip(∇_l E, ±c)``,
         ``l <- l - η g``), done in place on the logit grid by :meth:`FrustumEnergy.logit_step_`, which
-        visits the grid in depth chunks: besides the output grid, memory holds only the pooled grids, the
-        2D energy's activations and two chunks. This is what lets inference scale to 128³ and 256³
+        visits the grid in depth chunks: besides the output grid, memory holds only the pooled grids, one
+        row tile of the 2D energy's activations and two chunks; the initial estimate is upsampled into
+        the grid by depth chunks too (:func:`resize_grid_into`). This is what lets inference scale to 128³ and 256³
         (benchmarks/bench_voxel_scaling.py).
         """
-        if grid_dtype is None:
-            feats, y = self.features(image)
-            y = y.contiguous()
-        else:
-            feats, y0 = self.features(image, resize=False)
-            R = self.cfg.resolution
-            y = resize_grid_into(y0, y0.new_empty((y0.shape[0], R, R, R), dtype=grid_dtype))
+        feats, y0 = self.features(image, resize=False)
+        R = self.cfg.resolution
+        y = resize_grid_into(y0, y0.new_empty((y0.shape[0], R, R, R), dtype=grid_dtype or y0.dtype))
         T = self.steps if steps is None else int(steps)
         lr = float(self.optimizer.lr)
         c = None if self.optimizer.clip is None else float(self.optimizer.clip.abs())
