@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 from energy3d.data.lifting import LiftDataConfig, load_lifting_split
-from energy3d.lifting import evaluate_lifter, load_lifter
+from energy3d.tasks.lift import evaluate_lifter, load_lifter
 from energy3d.metrics import count_parameters
 
 BASELINES = [f"b{w}-{b}" for b in (1, 2) for w in (128, 256, 512, 1024)]

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import torch
 
-from energy3d.lifting import load_lifter
+from energy3d.tasks.lift import load_lifter
 from energy3d.metrics import count_parameters
 from energy3d.models.lifter import IGELifter, LifterConfig, build_lifter
 

@@ -1,8 +1,8 @@
 """Benchmark 4 of the voxel issue: time of ``energy3d reconstruct`` for one image, by output resolution.
 
-Runs the steps of :func:`energy3d.cli.reconstruct.run_reconstruct` that depend on the resolution in
+Runs the steps of :func:`energy3d.tasks.voxel.reconstruct` that depend on the resolution in
 one process, with the bundled IGE model (``src/energy3d/assets/voxel-ige-32``, trained at 32³) on
-``examples/chair.png``: the network and its inner steps (:func:`energy3d.voxels.predict_voxels`),
+``examples/chair.png``: the network and its inner steps (:func:`energy3d.tasks.voxel.predict_voxels`),
 trilinear resizing of the probabilities to the output resolution, and marching cubes to a mesh. It
 reports the median of ``--repeats`` runs after one warm-up each, per stage. Loading the model
 (about 0.1 s), reading the image and writing the files (the PNG figure dominates: matplotlib) are
@@ -49,24 +49,25 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    from energy3d.cli.reconstruct import BUNDLED, occupancy_to_mesh, read_image, save_figure
-    from energy3d.models.voxel import resize_grid
-    from energy3d.voxels import load_voxel_model, predict_voxels
+    from energy3d.data.images import read_image
+    from energy3d.geometry.voxel import occupancy_to_mesh
+    from energy3d.tasks.voxel import BUNDLED_VOXEL_MODEL, load_voxel_model, predict_voxels
+    from energy3d.viz.voxel import save_reconstruction_figure
 
     load_before = os.getloadavg()
     t0 = time.perf_counter()
-    model, meta = load_voxel_model(BUNDLED)
+    model, meta = load_voxel_model(BUNDLED_VOXEL_MODEL)
     image = read_image(args.image, int(model.cfg.image_size), [])
     t_load = time.perf_counter() - t0
     geo, S = meta["frustum"], int(model.cfg.image_size)
 
     rows = []
     for R in (32, 64, 128):
-        t_net, prob = _median_time(lambda: resize_grid(predict_voxels(model, image[None]), R)[0].numpy(), args.repeats)
+        t_net, prob = _median_time(lambda: predict_voxels(model, image[None], resolution=R)[0].numpy(), args.repeats)
         t_mesh, mesh = _median_time(lambda: occupancy_to_mesh(prob, geo["K"], S, geo["z_range"], 0.5), args.repeats)
         with tempfile.TemporaryDirectory() as d:
             t1 = time.perf_counter()
-            save_figure(Path(d) / "r.png", image.numpy().transpose(1, 2, 0), prob, mesh, geo["K"], 0.5)
+            save_reconstruction_figure(Path(d) / "r.png", image.numpy().transpose(1, 2, 0), prob, mesh, geo["K"], 0.5)
             t_fig = time.perf_counter() - t1
         rows.append({"resolution": R, "network_and_steps_s": round(t_net, 4), "marching_cubes_s": round(t_mesh, 4),
                      "reconstruct_s": round(t_net + t_mesh, 4), "figure_png_s": round(t_fig, 3),

@@ -13,7 +13,7 @@ writes
   bundled checkpoint (that run's best epoch with float16 weights) when ``runs/ige-mn-32`` is absent.
 
 Data: 64 px renders (the CPU configs), 24 views per test model; 128³ ground truth needs 128 px
-renders, which are area-averaged to 64 px for the models (see :mod:`energy3d.voxels`). Every
+renders, which are area-averaged to 64 px for the models (see :mod:`energy3d.tasks.voxel`). Every
 number is IoU at threshold 0.5; the best threshold (chosen on the test set: an oracle) is stored
 separately under ``best_threshold``. Parameters and forward multiply-adds come from the checkpoints.
 
@@ -31,9 +31,10 @@ from pathlib import Path
 
 import torch
 
-from energy3d.cli.reconstruct import eval_dataset_config, print_voxel_table
+from energy3d.tasks.voxel import eval_dataset_config
+from energy3d.viz.tables import print_voxel_table
 from energy3d.config import from_dict
-from energy3d.voxels import VoxelDataConfig, evaluate_voxel, load_voxel_model, open_shape_split
+from energy3d.tasks.voxel import VoxelDataConfig, evaluate_voxel, load_voxel_model, open_shape_split
 
 TABLE3 = {"IGE (frustum)": "ige-mn-32", "Base (frustum)": "base-frustum-32", "Base (world)": "base-world-32"}
 LOSSES = {"cont. IoU": "", "α = γ = 0": "-ce", "α = 0.7": "-a07", "γ = 2": "-g2"}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-import energy3d.voxels as V
+import energy3d.tasks.voxel as V
 
 
 def _predict(model, ds, idx, **kw):

@@ -39,7 +39,7 @@ def synthetic_lifting_set(n: int = 512, seed: int = 0, actions=("walk", "wave"))
 
 def tiny_trained_lifter(folder, kind: str = "ige"):
     """Train a tiny lifter (width 16; IGE: T = 2) for one epoch on synthetic data; returns ``best.json``."""
-    from energy3d.lifting import LiftExperiment, LiftingTask
+    from energy3d.tasks.lift import LiftExperiment, LiftingTask
     from energy3d.models.lifter import LifterConfig
     from energy3d.train.loop import TrainConfig, fit
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from energy3d.errors import InputError
-from energy3d.geometry.pose import _check_pair, optimal_scale, procrustes_align, root_relative
+from energy3d.geometry.pose import check_pair, optimal_scale, procrustes_align, root_relative
 
 Tensor = torch.Tensor
 
@@ -61,7 +61,7 @@ def mpjpe(pred: Tensor, gt: Tensor, root: int = 0) -> Tensor:
         >>> mpjpe(gt + torch.tensor([0.3, 0., 0.]), gt)  # a pure translation
         tensor(0.)
     """
-    _check_pair("pred", pred, "gt", gt)
+    check_pair("pred", pred, "gt", gt)
     return _joint_error(root_relative(pred, root), root_relative(gt, root))
 
 
@@ -86,7 +86,7 @@ def p1a(pred: Tensor, gt: Tensor) -> Tensor:
         >>> p1a(0.5 * gt, gt)  # correct up to scale
         tensor(0.)
     """
-    _check_pair("pred", pred, "gt", gt)
+    check_pair("pred", pred, "gt", gt)
     s = optimal_scale(pred, gt)
     return _joint_error(s[..., None, None] * pred, gt)
 
@@ -110,7 +110,7 @@ def pa_mpjpe(pred: Tensor, gt: Tensor) -> Tensor:
         >>> bool(pa_mpjpe(3 * gt @ R.T + 1, gt) < 1e-5)
         True
     """
-    _check_pair("pred", pred, "gt", gt)
+    check_pair("pred", pred, "gt", gt)
     return _joint_error(procrustes_align(pred, gt), gt)
 
 

@@ -133,7 +133,7 @@ def test_ddp_training_with_torchrun(tmp_path, data_dir):
 
 
 def test_centring_rotation_is_an_exact_camera_rotation():
-    from energy3d.cli.lift import centring_rotation, rotate_normalized
+    from energy3d.geometry.camera import centring_rotation, rotate_normalized
 
     g = torch.Generator().manual_seed(0)
     X = torch.randn(5, 17, 3, generator=g, dtype=torch.float64) * 0.3

@@ -15,14 +15,14 @@ from safetensors.torch import load_file
 
 from energy3d.cli.main import main
 from energy3d.errors import InputError
-from energy3d.export import (
+from energy3d.tasks.export import (
     TORCHSCRIPT_META, LifterExport, _check_trace, export_checkpoint, export_torchscript, half_state_dict,
 )
-from energy3d.lifting import LiftExperiment, lifter_meta, load_lifter
+from energy3d.tasks.lift import LiftExperiment, lifter_meta, load_lifter
 from energy3d.models.lifter import LifterConfig, build_lifter
 from energy3d.models.voxel import VoxelModelConfig, build_voxel_model
 from energy3d.train.checkpoint import save_checkpoint
-from energy3d.voxels import VoxelDataConfig, VoxelExperiment, load_voxel_model, voxel_meta
+from energy3d.tasks.voxel import VoxelDataConfig, VoxelExperiment, load_voxel_model, voxel_meta
 from helpers import synthetic_lifting_set, run_cli
 
 REPO = Path(__file__).resolve().parents[2]

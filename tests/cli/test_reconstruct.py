@@ -9,13 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from energy3d.cli.reconstruct import frustum_index_to_camera, occupancy_to_mesh
+from energy3d.geometry.voxel import frustum_index_to_camera, occupancy_to_mesh
 from energy3d.data.mesh_io import load_mesh
 from energy3d.errors import InputError
 from energy3d.geometry.voxel import frustum_coordinates
 from energy3d.models.voxel import VoxelModelConfig
 from energy3d.train.loop import TrainConfig, fit
-from energy3d.voxels import VoxelDataConfig, VoxelExperiment, VoxelTask, frustum_geometry
+from energy3d.tasks.voxel import VoxelDataConfig, VoxelExperiment, VoxelTask, frustum_geometry
 from helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,13 +64,28 @@ def test_reconstruct_end_to_end(ckpt, tmp_path, capsys, mesh, res):
     assert z["probability"].shape == (R, R, R) and z["occupied"].any()
     m = load_mesh(out / mesh)
     assert m.num_faces > 0
-    # camera-frame metres inside the frustum's depth range (the grid's 1.5 .. 2.5)
-    assert 1.5 - 0.05 < m.vertices[:, 2].min() and m.vertices[:, 2].max() < 2.5 + 0.05
+    # Y-up viewer frame by default: the camera looks down -z, so the frustum's depth range
+    # (the grid's 1.5 .. 2.5 in front of the camera) is at z in -2.5 .. -1.5
+    assert -2.5 - 0.05 < m.vertices[:, 2].min() and m.vertices[:, 2].max() < -1.5 + 0.05
     doc = json.loads((out / "reconstruct.json").read_text())
+    assert "y up" in doc["mesh"]["frame"]
     assert doc["resolution"] == R and doc["mesh"]["faces"] == m.num_faces and doc["upsampled"] == (R != 16)
     png = Image.open(out / "reconstruct.png")
     assert png.size[0] > 3 * png.size[1] // 2  # four panels side by side
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary leftovers
+
+
+def test_reconstruct_mesh_frames_are_one_rotation_apart(ckpt, tmp_path, capsys):
+    """--frame camera writes the OpenCV camera frame; the default Y-up mesh is it turned 180° about x."""
+    outs = {}
+    for frame in ("camera", "y-up"):
+        rc, so, err = run_cli(["reconstruct", CHAIR, "--checkpoint", ckpt, "--out", tmp_path / frame, "--frame", frame], capsys)
+        assert rc == 0, err
+        outs[frame] = load_mesh(tmp_path / frame / "mesh.obj")
+    cam, yup = outs["camera"], outs["y-up"]
+    assert 1.5 - 0.05 < cam.vertices[:, 2].min() and cam.vertices[:, 2].max() < 2.5 + 0.05
+    np.testing.assert_allclose(yup.vertices, cam.vertices * np.array([1.0, -1.0, -1.0]), atol=1e-5)
+    np.testing.assert_array_equal(yup.faces, cam.faces)  # a proper rotation keeps the winding
 
 
 def _bad(ckpt, tmp_path, capsys, image, *extra):
@@ -130,7 +145,7 @@ def test_mesh_geometry_inverts_frustum_coordinates():
 def test_evaluate_dispatches_on_voxel_checkpoint(ckpt, capsys):
     # the tiny checkpoint's data config points at the real shape dataset; without it the error is one clear line
     rc, so, err = run_cli(["evaluate", ckpt, "--resolution", "24"], capsys)
-    assert rc == 2 and "powers of two" in err
+    assert rc == 2 and "power of two" in err
 
 
 def test_example_chair_is_reproducible(tmp_path):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from energy3d.data.motion import Motion, concat_motions, load_motion
+from energy3d.data.motion import Motion, concat_motions
+from energy3d.data.sources import load_motion
 from energy3d.errors import InputError
 from energy3d.skeleton.layouts import BANDAI21, H36M17
 

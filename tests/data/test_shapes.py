@@ -18,7 +18,8 @@ from energy3d.data.shapes import (
     ShapeSettings,
 )
 from energy3d.errors import InputError
-from energy3d.geometry.mesh import Mesh, box_mesh, concatenate_meshes, normalize_model, tetrahedron
+from energy3d.data.shapes import normalize_model
+from energy3d.geometry.mesh import Mesh, box_mesh, concatenate_meshes, tetrahedron
 from energy3d.geometry.voxel import voxelize, voxelize_frustum
 
 SMALL = dict(image_size=16, resolution=8, views=2)

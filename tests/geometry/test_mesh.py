@@ -18,9 +18,7 @@ from energy3d.geometry.mesh import (
     icosphere,
     is_watertight,
     linear_to_srgb,
-    model_orientation,
     normalize_mesh,
-    normalize_model,
     sample_surface,
     surface_area,
     tetrahedron,
@@ -28,6 +26,7 @@ from energy3d.geometry.mesh import (
     volume,
     weld_vertices,
 )
+from energy3d.data.shapes import model_orientation, normalize_model
 
 
 def test_mesh_validation_errors():

@@ -251,7 +251,7 @@ def test_world_to_frustum_agrees_with_direct_frustum_voxelisation():
 
 def test_real_mesh_frustum_silhouette(data_dir):
     from energy3d.data.mesh_io import read_obj
-    from energy3d.geometry.mesh import normalize_model
+    from energy3d.data.shapes import normalize_model
 
     m = normalize_model(read_obj(data_dir / "objects_cc0" / "sofa" / "models__loungeSofa.obj"), "Models", "models__loungeSofa")
     S = 64

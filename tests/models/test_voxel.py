@@ -10,7 +10,7 @@ from energy3d.models.encoders import MobileNetV2Encoder
 from energy3d.models.voxel import VoxelBaseline, VoxelIGE, VoxelModelConfig, build_voxel_model, resize_grid, resize_grid_into
 from energy3d.train.checkpoint import save_checkpoint
 from energy3d.train.loop import TrainConfig, fit
-from energy3d.voxels import (
+from energy3d.tasks.voxel import (
     VoxelDataConfig, VoxelExperiment, VoxelLossConfig, VoxelTask, evaluate_voxel, load_voxel_model, voxel_meta,
 )
 

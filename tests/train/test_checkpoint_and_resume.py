@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from energy3d.errors import InputError
-from energy3d.lifting import LiftExperiment, LiftingTask, load_lifter, predict
+from energy3d.tasks.lift import LiftExperiment, LiftingTask, load_lifter, predict
 from energy3d.models.lifter import LifterConfig
 from energy3d.train.checkpoint import FORMAT_VERSION, save_checkpoint
 from energy3d.train.loop import TrainConfig, fit
@@ -98,25 +98,25 @@ def test_checkpoint_errors(sets, tmp_path):
 
 
 def test_unknown_config_key_is_named(tmp_path):
-    from energy3d.lifting import load_experiment
+    from energy3d.tasks.lift import load_lift_experiment
 
     p = tmp_path / "c.json"
     p.write_text(json.dumps({"name": "x", "model": {"type": "ige", "stepz": 4}}))
     with pytest.raises(InputError, match="'stepz'"):
-        load_experiment(p)
+        load_lift_experiment(p)
 
 
 def test_shipped_lift_configs_load_and_other_kinds_are_refused(tmp_path):
     from pathlib import Path
 
-    from energy3d.lifting import load_experiment
+    from energy3d.tasks.lift import load_lift_experiment
 
     root = Path(__file__).resolve().parents[2] / "configs" / "lift"
     names = sorted(root.glob("*.json"))
     assert names
     for p in names:
-        assert load_experiment(p).name == p.stem
+        assert load_lift_experiment(p).name == p.stem
     p = tmp_path / "v.json"
     p.write_text(json.dumps({"kind": "voxel", "name": "x"}))
     with pytest.raises(InputError, match="expected 'lift'"):
-        load_experiment(p)
+        load_lift_experiment(p)

@@ -1,8 +1,9 @@
-"""``energy3d <verb>``: the command line. Thin: it parses arguments and calls the library.
+"""``energy3d <verb>``: the command line. Thin: it parses arguments, calls one task, prints.
 
 Verbs: ``fit`` (train from a config), ``evaluate`` (metrics of a checkpoint on motion or shape
 data), ``lift`` (2D keypoints -> 3D), ``reconstruct`` (image -> voxels and mesh), ``info`` (describe
-a checkpoint), ``export`` (float16 checkpoint copies, TorchScript lifters).
+and verify a checkpoint), ``export`` (float16 checkpoint copies, TorchScript lifters). The work
+is done by :mod:`energy3d.tasks`.
 
 Errors a user can cause end in one line on stderr and exit status 2.
 """
@@ -10,143 +11,111 @@ Errors a user can cause end in one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from energy3d import __version__
 from energy3d.errors import InputError
 
 
-def _parse_set(items: list[str]) -> dict:
-    """``--set train.epochs=3 model.steps=8`` -> nested dict (values parsed as JSON when possible)."""
-    out: dict = {}
-    for it in items or []:
-        if "=" not in it:
-            raise InputError(f"--set expects KEY=VALUE, got {it!r}")
-        key, val = it.split("=", 1)
-        try:
-            v = json.loads(val)
-        except json.JSONDecodeError:
-            v = val
-        d = out
-        parts = key.split(".")
-        for p in parts[:-1]:
-            d = d.setdefault(p, {})
-        d[parts[-1]] = v
-    return out
+def _warn(verb: str, msg: str) -> None:
+    print(f"energy3d {verb}: {msg if msg.startswith(('warning:', 'note:')) else 'warning: ' + msg}", file=sys.stderr)
 
 
 def cmd_fit(args) -> int:
-    from energy3d.config import load_json
+    from energy3d.tasks.fit import fit_experiment
 
-    raw = load_json(args.config)
-    kind = raw.get("kind", "lift")
-    if kind == "voxel":
-        from energy3d.cli.reconstruct import fit_voxel
-
-        return fit_voxel(args, raw)
-    if kind != "lift":
-        raise InputError(f"{args.config}: unknown experiment kind {kind!r} (known: lift, voxel)")
-    from energy3d.lifting import LiftingTask, load_experiment
-
-    return run_fit(args, "lift", load_experiment(args.config, _parse_set(args.set)), LiftingTask)
-
-
-def run_fit(args, kind: str, exp, make_task) -> int:
-    """Shared tail of ``fit``: run folder, experiment record, training, summary."""
-    from energy3d.config import to_dict
-    from energy3d.train.loop import fit
-
-    out = Path(args.out) if args.out else Path("runs") / exp.name
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "experiment.json").write_text(json.dumps({"kind": kind, **to_dict(exp)}, indent=2))
-    task = make_task(exp)
-    summary = fit(task, exp.train, out, resume=not args.restart, progress=not args.quiet,
-                  stop_after_batches=args.stop_after)
-    if summary.get("stopped"):
+    res = fit_experiment(args.config, overrides=args.set, out=args.out, restart=args.restart,
+                         progress=not args.quiet, stop_after=args.stop_after)
+    if res.stopped:
         print(f"stopped after {args.stop_after} batches; run the same command again to resume")
         return 0
-    print(json.dumps({"run": str(out), "best": summary["best"], "seconds": round(summary["seconds"], 1)}, indent=2))
+    from energy3d.viz.tables import print_json
+
+    print_json({"run": str(res.run), "best": res.best, "seconds": round(res.seconds, 1)})
     return 0
 
 
 def cmd_evaluate(args) -> int:
+    from energy3d.viz.tables import print_lift_table, print_voxel_table
+    from energy3d.tasks.outputs import check_output_file, write_json
     from energy3d.train.checkpoint import read_checkpoint_meta
 
-    if str(read_checkpoint_meta(args.checkpoint).get("model_type", "")).startswith("voxel_"):
-        from energy3d.cli.reconstruct import evaluate_voxel_cli
-
-        return evaluate_voxel_cli(args)
-    if getattr(args, "two_d_file", None):
-        from energy3d.h36m_eval import run_evaluate
-
-        return run_evaluate(args, _print_table)
-    from energy3d.data.lifting import LiftDataConfig, build_lifting_set, load_lifting_split
-    from energy3d.lifting import evaluate_lifter, load_lifter
-    from energy3d.config import from_dict
-
-    model, meta = load_lifter(args.checkpoint)
-    data_cfg = from_dict(LiftDataConfig, meta["config"]["data"])
-    if args.motion in ("bandai", "bandai-test", "bandai-val"):
-        split = "val" if args.motion == "bandai-val" else "test"
-        ds = load_lifting_split(LiftDataConfig(fps=args.fps, seed=args.seed), split)
-        source = f"Bandai npz, {split} split, {args.fps:g} fps"
-    else:
-        from energy3d.data.motion import load_motion
-
-        motion = load_motion(args.motion, units=args.units, fps=args.fps)
-        ds = build_lifting_set(motion, LiftDataConfig(fps=args.fps, seed=args.seed), seed_offset=3)
-        source = f"{args.motion} ({len(motion.clips)} clips, {args.fps:g} fps)"
-    res = evaluate_lifter(model, ds, two_d=args.two_d, noise=data_cfg.noise, seed=args.seed, steps=args.steps)
-    res["source"] = source
-    res["checkpoint"] = str(args.checkpoint)
-    res["model_type"] = meta["model_type"]
-    _print_table(res)
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(res, indent=2))
+        check_output_file(args.json, suffixes=(".json",))
+    kind = str(read_checkpoint_meta(args.checkpoint).get("model_type", ""))
+    progress = not args.quiet
+    if kind.startswith("voxel_"):
+        lift_only = [f for f, v in (("--motion", args.motion), ("--two-d", args.two_d), ("--two-d-file", args.two_d_file),
+                                    ("--cameras", args.cameras), ("--units", args.units)) if v is not None]
+        if lift_only:
+            raise InputError(f"{args.checkpoint} is a voxel model ({kind}): {', '.join(lift_only)} apply to lifting "
+                             "checkpoints only; voxel models are scored on the shape dataset (--split, --resolution, --limit)")
+        from energy3d.tasks.voxel import evaluate_voxel_checkpoint
+
+        res = evaluate_voxel_checkpoint(args.checkpoint, resolutions=args.resolution, split=args.split or "test",
+                                        limit=args.limit, steps=args.steps, progress=progress)
+        print_voxel_table(res)
+    else:
+        voxel_only = [f for f, v in (("--resolution", args.resolution), ("--split", args.split), ("--limit", args.limit))
+                      if v is not None]
+        if voxel_only:
+            raise InputError(f"{args.checkpoint} is a lifting model ({kind}): {', '.join(voxel_only)} apply to voxel "
+                             "checkpoints only")
+        motion = args.motion or "bandai"
+        if args.two_d_file:
+            from energy3d.tasks.lift import evaluate_h36m_files
+
+            res, notes = evaluate_h36m_files(args.checkpoint, motion, args.two_d_file, cameras=args.cameras,
+                                             fps=args.fps, steps=args.steps)
+            for n in notes:
+                _warn("evaluate", n)
+        else:
+            from energy3d.tasks.lift import evaluate_motion
+
+            res = evaluate_motion(args.checkpoint, motion, two_d=args.two_d or "gt", units=args.units, fps=args.fps,
+                                  steps=args.steps, seed=args.seed, progress=progress)
+        print_lift_table(res)
+    if args.json:
+        write_json(args.json, res)
+        print(f"wrote {args.json}")
     return 0
 
 
-def _print_table(res: dict) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title=f"{res['model_type']} on {res['source']} ({res['two_d']} 2D), mm")
-    for c in ("action", "poses", "MPJPE", "P1a", "PA-MPJPE"):
-        t.add_column(c, justify="right" if c != "action" else "left")
-    for g, m in res["per_group"].items():
-        t.add_row(g, str(m["count"]), f"{m['mpjpe_mm']:.1f}", f"{m['p1a_mm']:.1f}", f"{m['pa_mpjpe_mm']:.1f}")
-    a = res["average"]
-    t.add_row("average (of actions)", str(res["poses"]), f"{a['mpjpe_mm']:.1f}", f"{a['p1a_mm']:.1f}", f"{a['pa_mpjpe_mm']:.1f}", style="bold")
-    Console().print(t)
-
-
 def cmd_lift(args) -> int:
-    from energy3d.cli.lift import run_lift
+    from energy3d.tasks.lift import lift_file
 
-    run_lift(args)
+    res = lift_file(args.input, args.out, layout=args.layout, image_size=args.image_size, focal=args.focal,
+                    checkpoint=args.checkpoint, max_plot=args.max_plot)
+    for w in res.warnings:
+        _warn("lift", w)
+    noun = "person" if res.people == 1 else "people"
+    print(f"lifted {res.people} {noun} from {args.input} -> {res.out}/ ({', '.join(res.files)})")
     return 0
 
 
 def cmd_reconstruct(args) -> int:
-    from energy3d.cli.reconstruct import run_reconstruct
+    from energy3d.tasks.voxel import reconstruct
 
-    run_reconstruct(args)
+    res = reconstruct(args.image, args.out, resolution=args.resolution, checkpoint=args.checkpoint, mesh=args.mesh,
+                      threshold=args.threshold, steps=args.steps, frame=args.frame)
+    for w in res.warnings:
+        _warn("reconstruct", w)
+    print(f"reconstructed {args.image} at {res.resolution}^3 in {res.seconds['total_before_writing']:.2f} s "
+          f"(inference {res.seconds['inference']:.2f} s) -> {res.out}/ ({', '.join(res.files)})")
     return 0
 
 
 def cmd_info(args) -> int:
-    from energy3d.train.checkpoint import read_checkpoint_meta
+    from energy3d.viz.tables import print_json
+    from energy3d.tasks.info import describe_checkpoint
 
-    meta = read_checkpoint_meta(args.checkpoint)
-    keep = {k: meta[k] for k in ("model_type", "library_version", "format_version", "parameters", "macs", "metrics", "license") if k in meta}
-    print(json.dumps(keep, indent=2))
+    print_json(describe_checkpoint(args.checkpoint))
     return 0
 
 
 def cmd_export(args) -> int:
-    from energy3d.export import export_checkpoint, export_torchscript
+    from energy3d.tasks.export import export_checkpoint, export_torchscript
 
     if args.format == "torchscript":
         if args.half:
@@ -164,6 +133,7 @@ def cmd_export(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="energy3d", description="Energy-based 3D inference from 2D observations.")
+    p.add_argument("--version", action="version", version=f"energy3d {__version__}")
     sub = p.add_subparsers(dest="verb", required=True)
 
     f = sub.add_parser("fit", help="train a model from a named config (resumes automatically)")
@@ -175,24 +145,26 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--stop-after", type=int, default=None, metavar="N", help=argparse.SUPPRESS)
     f.set_defaults(func=cmd_fit)
 
-    e = sub.add_parser("evaluate", help="MPJPE / P1a / PA-MPJPE of a lifting checkpoint on motion data")
+    e = sub.add_parser("evaluate", help="metrics of a checkpoint: MPJPE / P1a / PA-MPJPE (lifters), IoU (voxel models)")
     e.add_argument("checkpoint", help="NAME.json (with NAME.safetensors beside it)")
-    e.add_argument("--motion", default="bandai", help="'bandai' (test split), 'bandai-val', a Bandai/Human3.6M npz, a BVH file or a folder of BVH files")
-    e.add_argument("--two-d", choices=["gt", "noisy"], default="gt", help="exact projections or the detector-noise model")
-    e.add_argument("--units", default=None, help="BVH units (m, cm, mm, inch); detected when omitted")
-    e.add_argument("--fps", type=float, default=10.0, help="subsample motion to this frame rate")
+    e.add_argument("--motion", default=None, help="lifters: 'bandai' (test split, the default), 'bandai-val', a "
+                   "Bandai/Human3.6M npz, a BVH file or a folder of BVH files")
+    e.add_argument("--two-d", choices=["gt", "noisy"], default=None, help="lifters: exact projections (default) or the detector-noise model")
+    e.add_argument("--units", default=None, help="lifters, BVH: units (m, cm, mm, inch); detected when omitted")
+    e.add_argument("--fps", type=float, default=10.0, help="lifters: subsample motion to this frame rate")
     e.add_argument("--steps", type=int, default=None, help="IGE inner steps (default: as trained)")
-    e.add_argument("--seed", type=int, default=0, help="seed of the virtual cameras and noise")
-    e.add_argument("--json", help="also save the results here")
+    e.add_argument("--seed", type=int, default=0, help="lifters: seed of the virtual cameras and noise")
+    e.add_argument("--json", help="also save the results here (checked writable before the evaluation)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.add_argument("--two-d-file", default=None, metavar="H36M_2D.npz",
                    help="Human3.6M: 2D keypoints npz (positions_2d) paired with --motion H36M_3D.npz, instead of "
                         "virtual cameras (--two-d and --seed are then unused)")
     e.add_argument("--cameras", default=None, metavar="CAMERAS.json",
                    help="with --two-d-file: per-subject camera JSON (f, c, optional R, t); without R and t only "
-                        "PA-MPJPE is reported (see energy3d.h36m_eval)")
-    e.add_argument("--resolution", type=int, nargs="*", default=None, help="voxel checkpoints: evaluation resolutions (default: the model's)")
-    e.add_argument("--split", default="test", choices=["train", "val", "test"], help="voxel checkpoints: shape dataset split")
-    e.add_argument("--limit", type=int, default=None, help="voxel checkpoints: at most this many images")
+                        "PA-MPJPE is reported (see energy3d.data.h36m)")
+    e.add_argument("--resolution", type=int, nargs="*", default=None, help="voxel models: evaluation resolutions (default: the model's)")
+    e.add_argument("--split", default=None, choices=["train", "val", "test"], help="voxel models: shape dataset split (default test)")
+    e.add_argument("--limit", type=int, default=None, help="voxel models: at most this many images")
     e.set_defaults(func=cmd_evaluate)
 
     l = sub.add_parser("lift", help="lift 2D keypoints (COCO / OpenPose JSON, npz) to 3D")
@@ -207,15 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("reconstruct", help="single image -> voxel occupancy, mesh and PNG (IGE-Net §6)")
     r.add_argument("image", help="RGB image (PNG/JPEG) of one object, like the training renders")
-    r.add_argument("--resolution", type=int, default=None, help="output grid resolution: 32, 64 or 128 (default: the model's)")
+    r.add_argument("--resolution", type=int, default=None, help="output grid resolution, a power of two from 8 to 512 (default: the model's)")
     r.add_argument("--checkpoint", default=None, help="voxel checkpoint NAME.json (default: the bundled model, if installed)")
     r.add_argument("--out", required=True, help="output folder")
     r.add_argument("--mesh", default="mesh.obj", help="mesh file name; the extension picks OBJ, PLY or GLB")
+    r.add_argument("--frame", default="y-up", choices=["y-up", "camera"],
+                   help="frame of the mesh: 'y-up' (default, what mesh viewers assume) or 'camera' (x right, y down, z forward)")
     r.add_argument("--threshold", type=float, default=0.5, help="occupancy threshold of the mesh")
     r.add_argument("--steps", type=int, default=None, help="IGE inner steps (default: as trained)")
     r.set_defaults(func=cmd_reconstruct)
 
-    i = sub.add_parser("info", help="describe a checkpoint")
+    i = sub.add_parser("info", help="describe a checkpoint and verify its weights")
     i.add_argument("checkpoint")
     i.set_defaults(func=cmd_info)
 
@@ -240,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except FileNotFoundError as e:
         print(f"energy3d {args.verb}: error: {e.filename or e}: no such file", file=sys.stderr)
+        return 2
+    except OSError as e:
+        from energy3d.tasks.outputs import os_error_message
+
+        print(f"energy3d {args.verb}: error: {os_error_message(e.filename or '', e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"energy3d {args.verb}: interrupted" + ("; run the same command again to resume" if args.verb == "fit" else ""),

@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
+from energy3d.data.motion import Motion, concat_motions, convert_motion_joints, fps_step
 from energy3d.errors import InputError
 from energy3d.skeleton.layouts import BANDAI21, Skeleton, get_layout
 
@@ -633,8 +634,6 @@ def load_bvh(source: str | Path, *, units: str | float | None = None, fps: float
     Raises:
         InputError: no files, format errors, unknown rig, or mixed frame rates without ``fps``.
     """
-    from energy3d.data.motion import Motion, _fps_step, concat_motions, convert_motion_joints
-
     src = Path(source)
     if src.is_dir():
         files = sorted(src.rglob("*.bvh"))
@@ -651,7 +650,7 @@ def load_bvh(source: str | Path, *, units: str | float | None = None, fps: float
         joints = (b.positions[:, index] * b.scale).astype(np.float32)
         rate = b.fps
         if fps is not None:
-            step = _fps_step(rate, float(fps), str(f))
+            step = fps_step(rate, float(fps), str(f))
             joints = joints[::step]
             rate = rate / step
         if layout is not None:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from energy3d.errors import InputError
-from energy3d.geometry.camera import intrinsics, orbit_camera, project
+from energy3d.geometry.camera import intrinsics, orbit_camera, project, to_normalized
 from energy3d.skeleton import Skeleton, get_layout
 
 Tensor = torch.Tensor
@@ -68,7 +68,7 @@ class LiftDataConfig:
     """What the lifting data is made of.
 
     Attributes:
-        source: ``"bandai"`` (the Bandai npz under the data folder) or a path :func:`~energy3d.data.motion.load_motion` reads.
+        source: ``"bandai"`` (the Bandai npz under the data folder) or a path :func:`~energy3d.data.sources.load_motion` reads.
         fps: subsample the 30 fps motion to this rate (10 for CPU configs).
         views: cameras per pose in the training split (evaluation uses one).
         two_d: ``"gt"`` (exact projections) or ``"noisy"`` (through :class:`NoiseConfig`).
@@ -112,13 +112,6 @@ class LiftingSet:
         p = torch.as_tensor(self.points_2d if points_2d is None else points_2d, dtype=torch.float32)
         K = torch.as_tensor(self.K)
         return to_normalized(p, K)
-
-
-def to_normalized(p: Tensor, K: Tensor) -> Tensor:
-    """``(..., J, 2)`` pixels -> ``(p - c) / f`` with ``K (..., 3, 3)`` (no skew)."""
-    f = torch.stack([K[..., 0, 0], K[..., 1, 1]], -1)[..., None, :]
-    c = torch.stack([K[..., 0, 2], K[..., 1, 2]], -1)[..., None, :]
-    return (p - c) / f
 
 
 def sample_cameras(n: int, cfg: CameraConfig, generator: torch.Generator):
@@ -274,7 +267,7 @@ def _load_source(cfg: LiftDataConfig, split: str):
         from energy3d.data.bandai import load_bandai
 
         return load_bandai(split=split, fps=cfg.fps, layout="h36m17")
-    from energy3d.data.motion import load_motion
+    from energy3d.data.sources import load_motion
 
     m = load_motion(cfg.source, fps=cfg.fps)
     return m

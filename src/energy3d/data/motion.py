@@ -1,10 +1,10 @@
-"""Motion sequences: 3D joint positions of many clips in one array, and a loader for every source.
+"""Motion sequences: 3D joint positions of many clips in one array.
 
 A :class:`Motion` holds the frames of all its clips stacked in one ``(N, J, 3)`` array (metres,
 Y-up world) with a per-frame clip index; the frames of one clip are contiguous and in time order,
 and clips appear in the order of :attr:`Motion.clips`.
 
-:func:`load_motion` reads any supported source and converts it to one layout:
+:func:`energy3d.data.sources.load_motion` reads any supported source and converts it to one layout:
 
 * the Bandai Namco npz (key ``joints_mm``), see :mod:`energy3d.data.bandai`;
 * a Human3.6M 3D npz (key ``positions_3d``) or Martinez-style ``.h5`` files, see
@@ -26,7 +26,7 @@ from energy3d.skeleton.layouts import Skeleton, convert, get_layout
 CLIP_KEYS = ("name", "action", "style", "subject")
 
 
-def _fps_step(src_fps: float, dst_fps: float, what: str) -> int:
+def fps_step(src_fps: float, dst_fps: float, what: str) -> int:
     """Integer frame step that turns ``src_fps`` into ``dst_fps``; InputError if there is none."""
     if not np.isfinite(dst_fps) or dst_fps <= 0:
         raise InputError(f"{what}: target frame rate must be a positive number, got {dst_fps}")
@@ -141,7 +141,7 @@ class Motion:
         Raises:
             InputError: the target rate is not ``self.fps / k`` for an integer ``k``.
         """
-        step = _fps_step(self.fps, float(fps), "Motion.subsample")
+        step = fps_step(self.fps, float(fps), "Motion.subsample")
         if step == 1:
             return self
         keep = (self.frame_in_clip() % step) == 0
@@ -230,81 +230,3 @@ def concat_motions(motions: Sequence[Motion]) -> Motion:
         clips=[c for m in motions for c in m.clips],
         fps=first.fps,
     )
-
-
-def _npz_keys(path: Path) -> list[str]:
-    import zipfile
-
-    try:
-        with np.load(path, allow_pickle=False) as z:  # lists member names; unpickles nothing
-            return list(z.files)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise InputError(f"{path}: not a readable .npz file ({type(e).__name__}: {e})") from None
-
-
-def load_motion(source: str | Path, *, units: str | float | None = None, fps: float | None = None,
-                layout: str | Skeleton | None = "h36m17") -> Motion:
-    """Load 3D motion from any supported source, in metres, Y-up, in one joint layout.
-
-    The source type is recognised from the path:
-
-    * ``.npz`` with key ``joints_mm``: the Bandai Namco npz (:func:`energy3d.data.bandai.load_bandai`);
-    * ``.npz`` with key ``positions_3d``: a Human3.6M 3D npz (:func:`energy3d.data.h36m.load_h36m_3d`).
-      This format is a pickled dict: it is unpickled, so only load files you trust;
-    * ``.h5`` file, or a folder holding ``.h5`` files: Martinez-style Human3.6M poses
-      (:func:`energy3d.data.h36m.load_h36m_h5`, needs ``energy3d[h5]``);
-    * ``.bvh`` file, or a folder holding ``.bvh`` files (recursive): :func:`energy3d.data.bvh.load_bvh`.
-
-    Args:
-        source: file or folder path.
-        units: BVH file units (``"m"``, ``"cm"``, ``"mm"``, ``"inch"`` or metres per file unit);
-            ``None`` auto-detects (see :func:`energy3d.data.bvh.detect_units`). Ignored for npz/h5
-            sources, whose units are fixed by their formats.
-        fps: if given, keep every k-th frame so that the result runs at ``fps``.
-        layout: target joint layout (default ``h36m17``). ``None`` keeps the source's own layout.
-
-    Returns:
-        :class:`Motion` with ``joints`` ``(N, J, 3)`` float32 metres, Y-up.
-
-    Raises:
-        InputError: missing, unknown or corrupt source, or a layout the source cannot provide.
-    """
-    path = Path(source)
-    if not path.exists():
-        raise InputError(f"{path}: no such file or folder (expected a .npz, .h5 or .bvh file, or a folder of .bvh/.h5 files)")
-    if path.is_dir():
-        if any(path.rglob("*.bvh")):
-            from energy3d.data.bvh import load_bvh
-
-            return load_bvh(path, units=units, fps=fps, layout=layout)
-        if any(path.rglob("*.h5")):
-            from energy3d.data.h36m import load_h36m_h5
-
-            return load_h36m_h5(path, fps=fps, layout=layout)
-        raise InputError(f"{path}: folder holds no .bvh or .h5 files")
-    suffix = path.suffix.lower()
-    if suffix == ".bvh":
-        from energy3d.data.bvh import load_bvh
-
-        return load_bvh(path, units=units, fps=fps, layout=layout)
-    if suffix in (".h5", ".hdf5"):
-        from energy3d.data.h36m import load_h36m_h5
-
-        return load_h36m_h5(path, fps=fps, layout=layout)
-    if suffix == ".npz":
-        keys = _npz_keys(path)
-        if "joints_mm" in keys:
-            from energy3d.data.bandai import load_bandai
-
-            return load_bandai(path, fps=fps, layout=layout)
-        if "positions_3d" in keys:
-            from energy3d.data.h36m import load_h36m_3d
-
-            return load_h36m_3d(path, fps=fps, layout=layout)
-        if "positions_2d" in keys:
-            raise InputError(f"{path}: holds 2D keypoints (positions_2d), not 3D motion; "
-                             "read it with energy3d.data.h36m.load_h36m_2d")
-        raise InputError(f"{path}: unknown npz motion file: keys {keys}; expected 'joints_mm' "
-                         "(Bandai) or 'positions_3d' (Human3.6M)")
-    raise InputError(f"{path}: unknown motion source type {suffix or '(no extension)'!r}; "
-                     "expected .npz, .h5, .bvh or a folder of .bvh/.h5 files")

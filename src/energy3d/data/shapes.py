@@ -2,7 +2,7 @@
 
 For every model listed in ``objects_cc0/INDEX.tsv`` the builder
 
-1. reads the OBJ + MTL and normalises it (:func:`energy3d.geometry.mesh.normalize_model`: Y up,
+1. reads the OBJ + MTL and normalises it (:func:`normalize_model`: Y up,
    front +Z, bounding-box centre at the origin, bounding-box diagonal 1, so the object lies in the
    sphere of radius 0.5);
 2. voxelises it once on the **world grid** ``(R, R, R)`` over ``[-0.5, 0.5]^3`` (indexed
@@ -20,6 +20,47 @@ For every model listed in ``objects_cc0/INDEX.tsv`` the builder
    ``R x R`` cells over the whole image, depth bins uniform in ``1/z`` over
    ``[z_near, z_far] = [CAMERA_DISTANCE - 0.5, CAMERA_DISTANCE + 0.5] = [1.5, 2.5]`` metres, which
    contains the object in every view.
+
+Orientation of the source packs
+-------------------------------
+Every model is brought into the project's canonical object frame (Y up, front +Z, centred,
+bounding-box diagonal 1; see :mod:`energy3d.geometry.mesh`) by :func:`normalize_model`, which looks
+up each pack's rule below and calls :func:`energy3d.geometry.mesh.normalize_mesh`.
+
+What the files look like (inspected over all 131 models of ``objects_cc0``: bounding boxes of
+the raw OBJ vertices, and renders from the four horizontal axis directions with axis markers):
+
+* **Kenney Furniture Pack 1.0** (INDEX ``pack == "Models"``): Y up, floor at ``y = 0``, units
+  of about 10 cm (a chair is 4.7 tall), each model placed at its own offset in a shared room
+  layout (``x`` up to 72, ``z`` down to -61). Fronts (seat openings, drawers, screens, the radio's
+  dials) face **-Z**. Rule: rotate 180 degrees about Y, centre, scale.
+* **Quaternius** packs (all other ``pack`` values): units of centimetres, mostly centred on the
+  origin in x/z, floor at ``y = 0`` for furniture. Up and front per pack:
+
+  ======================================  ======  =================================================
+  pack                                    up      front (exceptions by model)
+  ======================================  ======  =================================================
+  Furniture Pack - March 2019             +Y      +Z
+  Furniture Pack - Oct 2017               +Y      +X
+  Updated Modular Dungeon - May 2019      +Y      +Z
+  Airplane pack - Jan 2017                +Y      +Z (Commercial_Airplane -X, Private_plane -Z)
+  Basic Car Pack - Jan 2017               +Y      +Z
+  Public Transport Pack - Feb 2017        +Y      +Z (Bus, SchoolBus -X)
+  Realistic Car Pack - Nov 2018           **+Z**  +Y
+  Ship pack - Feb 2018                    +Y      +Z (Boat, Lifeboat -Z)
+  Sci-Fi Guns - May 2018                  +Y      -Z
+  Pirate Pack - Oct 2016                  +Y      +Z
+  ======================================  ======  =================================================
+
+A front is the side a user faces: a chair's seat opening, a bed's foot end, a bookcase's shelves,
+a car's or plane's nose, a boat's bow (the Viking boat is nearly symmetric; its dragon head is
+taken as the bow), a rifle's muzzle.
+
+Colours: the 2018-2019 Quaternius packs (marked in ``_LINEAR_COLOR_PACKS``) were exported from
+Blender with linear-light ``Kd`` (dark wood is ``Kd 0.14 0.09 0.04``, sofas 0.02); rendered as they
+are they come out nearly black, so :func:`normalize_model` encodes them to sRGB. The 2016-2017
+Quaternius packs carry only Blender's default grey ``Kd 0.8`` (their colours lived in textures
+that the conversion dropped): they render grey. Kenney's ``Kd`` values are display colours.
 
 Randomness: the views of a model come from ``numpy.random.default_rng([seed, crc32(name)])``, so
 they do not depend on which other models are built.
@@ -59,12 +100,15 @@ import numpy as np
 import torch
 
 from energy3d.errors import InputError
+from energy3d.geometry.mesh import Mesh, linear_to_srgb, normalize_mesh
 
 __all__ = [
     "FORMAT_VERSION",
     "CAMERA_DISTANCE",
     "FOV_DEG",
     "ELEVATION_RANGE",
+    "model_orientation",
+    "normalize_model",
     "ShapeSettings",
     "ModelEntry",
     "read_index",
@@ -87,6 +131,68 @@ ELEVATION_RANGE = (25.0, 30.0)
 """Camera elevation range in degrees (3D-R2N2 / IGE-Net §6.4)."""
 SUPERSAMPLE = 2
 SPLIT_FRACTIONS = (0.2, 0.1)  # test, val
+
+
+# ----------------------------------------------------------------------------- pack orientation
+
+# Source orientation of each pack (INDEX.tsv "pack" column): (up, front). Read off renders.
+_KENNEY_PACK = "Models"
+_KENNEY = ("+y", "-z")
+_QUATERNIUS_FRONT = {
+    "Furniture Pack - March 2019": ("+y", "+z"),
+    "Furniture Pack - Oct 2017": ("+y", "+x"),
+    "Updated Modular Dungeon - May 2019": ("+y", "+z"),
+    "Airplane pack - Jan 2017": ("+y", "+z"),
+    "Basic Car Pack - Jan 2017": ("+y", "+z"),
+    "Public Transport Pack - Feb 2017": ("+y", "+z"),
+    "Realistic Car Pack - Nov 2018": ("+z", "+y"),
+    "Ship pack - Feb 2018": ("+y", "+z"),
+    "Sci-Fi Guns - May 2018": ("+y", "-z"),
+    "Pirate Pack - Oct 2016": ("+y", "+z"),
+}
+# Exceptions to the pack rule, by INDEX.tsv "name".
+_MODEL_FRONT: dict[str, tuple[str, str]] = {
+    "airplane_pack_jan_2017__Commercial_Airplane": ("+y", "-x"),
+    "airplane_pack_jan_2017__Private_plane": ("+y", "-z"),
+    "public_transport_pack_feb_2017__Bus": ("+y", "-x"),
+    "public_transport_pack_feb_2017__SchoolBus": ("+y", "-x"),
+    "ship_pack_feb_2018__Boat": ("+y", "-z"),
+    "ship_pack_feb_2018__Lifeboat": ("+y", "-z"),
+}
+# Packs exported from Blender with linear-light Kd values (dark wood is Kd 0.14 0.09 0.04):
+# normalize_model encodes their colours to sRGB so they display as designed. The 2016-2017
+# Quaternius packs carry only Blender's default grey Kd 0.8 (their colours were textures).
+_LINEAR_COLOR_PACKS = frozenset(
+    {
+        "Furniture Pack - March 2019",
+        "Updated Modular Dungeon - May 2019",
+        "Realistic Car Pack - Nov 2018",
+        "Ship pack - Feb 2018",
+        "Sci-Fi Guns - May 2018",
+    }
+)
+
+
+def model_orientation(pack: str, name: str = "") -> tuple[str, str]:
+    """``(up, front)`` axes of an objects_cc0 model from its INDEX.tsv ``pack`` and ``name``.
+
+    Unknown packs are assumed Y up, front +Z (the Kenney and glTF convention).
+    """
+    if name in _MODEL_FRONT:
+        return _MODEL_FRONT[name]
+    if pack == _KENNEY_PACK:
+        return _KENNEY
+    return _QUATERNIUS_FRONT.get(pack, ("+y", "+z"))
+
+
+def normalize_model(mesh: Mesh, pack: str, name: str = "", mode: str = "diagonal") -> Mesh:
+    """Normalise an objects_cc0 model: the pack's (or model's) up/front rule, then :func:`normalize_mesh`;
+    colours of packs with linear-light Kd are encoded to sRGB (see the module notes)."""
+    up, front = model_orientation(pack, name)
+    out = normalize_mesh(mesh, up=up, front=front, mode=mode)
+    if pack in _LINEAR_COLOR_PACKS and out.face_colors is not None:
+        out.face_colors = linear_to_srgb(out.face_colors)
+    return out
 
 
 @dataclass(frozen=True)
@@ -253,7 +359,7 @@ def build_model(obj_path, pack: str, name: str, settings: ShapeSettings) -> dict
         The arrays stored in the model's npz (see the module notes).
     """
     from energy3d.data.mesh_io import read_obj
-    from energy3d.geometry.mesh import is_watertight, normalize_model
+    from energy3d.geometry.mesh import is_watertight
     from energy3d.geometry.voxel import voxelize, voxelize_frustum
 
     obj_path = Path(obj_path)

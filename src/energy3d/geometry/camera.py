@@ -250,3 +250,56 @@ class Camera:
     def to(self, *args, **kwargs) -> "Camera":
         d = None if self.dist is None else self.dist.to(*args, **kwargs)
         return Camera(self.K.to(*args, **kwargs), self.R.to(*args, **kwargs), self.t.to(*args, **kwargs), d)
+
+
+def to_normalized(p: Tensor, K: Tensor) -> Tensor:
+    """Pixels ``(..., J, 2)`` -> normalised camera coordinates ``(p - c) / f`` with ``K (..., 3, 3)``.
+
+    Skew and lens distortion are ignored (see :func:`pixels_to_normalized` for both); this is the
+    lifting models' input convention.
+    """
+    f = torch.stack([K[..., 0, 0], K[..., 1, 1]], -1)[..., None, :]
+    c = torch.stack([K[..., 0, 2], K[..., 1, 2]], -1)[..., None, :]
+    return (p - c) / f
+
+
+def centring_rotation(x: torch.Tensor) -> torch.Tensor:
+    """Rotations ``(N, 3, 3)`` taking each person's mean viewing ray to the optical axis.
+
+    The lifting data shows people near the image centre (cameras look at the pelvis), so a person
+    at the edge of a real image is out of distribution. Rotating the camera about its centre is a
+    pure homography of the image: the 2D input is mapped into the rotated (virtual) camera, lifted
+    there, and the 3D result rotated back, which is exact for a pinhole camera.
+
+    Args:
+        x: ``(N, J, 2)`` normalised coordinates.
+
+    Returns:
+        ``(N, 3, 3)`` rotations ``R`` with ``R @ mean_ray = (0, 0, |mean_ray|)``; apply them to
+        the 2D with :func:`rotate_normalized` and undo them on camera-frame 3D as ``Y @ R``.
+    """
+    if x.dim() != 3 or x.shape[-1] != 2:
+        raise InputError(f"centring_rotation: expected normalised 2D of shape (N, J, 2), got {tuple(x.shape)}")
+    c = x.mean(1)
+    r = torch.cat([c, torch.ones_like(c[:, :1])], -1)
+    r = r / r.norm(dim=-1, keepdim=True)
+    ez = torch.tensor([0.0, 0.0, 1.0], dtype=x.dtype).expand_as(r)
+    axis = torch.linalg.cross(r, ez)
+    s = axis.norm(dim=-1, keepdim=True)
+    cos = (r * ez).sum(-1, keepdim=True)
+    k = axis / s.clamp_min(1e-12)
+    Kx = torch.zeros(len(x), 3, 3, dtype=x.dtype)
+    Kx[:, 0, 1], Kx[:, 0, 2], Kx[:, 1, 0] = -k[:, 2], k[:, 1], k[:, 2]
+    Kx[:, 1, 2], Kx[:, 2, 0], Kx[:, 2, 1] = -k[:, 0], -k[:, 1], k[:, 0]
+    eye = torch.eye(3, dtype=x.dtype).expand_as(Kx)
+    return eye + s[..., None] * Kx + (1 - cos)[..., None] * (Kx @ Kx)
+
+
+def rotate_normalized(x: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """Normalised coordinates ``(N, J, 2)`` seen by the camera rotated by ``R (N, 3, 3)``.
+
+    A pure rotation of the camera about its centre maps each ray ``(x, y, 1)`` to ``R (x, y, 1)``;
+    the result is that ray divided by its third component.
+    """
+    h = torch.cat([x, torch.ones_like(x[..., :1])], -1) @ R.transpose(1, 2)
+    return h[..., :2] / h[..., 2:]

@@ -7,8 +7,8 @@ A mesh is a plain numpy triangle soup with shared vertices:
   (right-hand rule gives the outward normal) where the source respects it;
 * ``face_colors`` ``(F, 3)`` float64 diffuse (Kd) colour per face in ``[0, 1]``, or ``None``.
 
-Normalisation of the CC0 object packs
--------------------------------------
+Canonical object frame
+----------------------
 The canonical object frame used by the whole project is **Y up, front facing +Z, centred,
 bounding-box diagonal 1** (ShapeNetCore's scale convention; the bounding box centre is at the
 origin, so the object lies inside the sphere of radius 0.5 and inside the cube ``[-0.5, 0.5]^3``).
@@ -20,43 +20,8 @@ stays inside the radius-0.5 sphere: one fixed camera distance, field of view and
 range ``[d - 0.5, d + 0.5]`` hold for every model and view, and the world grid over the unit cube
 never clips.
 
-What the files look like (inspected over all 131 models of ``objects_cc0``: bounding boxes of
-the raw OBJ vertices, and renders from the four horizontal axis directions with axis markers):
-
-* **Kenney Furniture Pack 1.0** (INDEX ``pack == "Models"``): Y up, floor at ``y = 0``, units
-  of about 10 cm (a chair is 4.7 tall), each model placed at its own offset in a shared room
-  layout (``x`` up to 72, ``z`` down to -61). Fronts (seat openings, drawers, screens, the radio's
-  dials) face **-Z**. Rule: rotate 180 degrees about Y, centre, scale.
-* **Quaternius** packs (all other ``pack`` values): units of centimetres, mostly centred on the
-  origin in x/z, floor at ``y = 0`` for furniture. Up and front per pack:
-
-  ======================================  ======  =================================================
-  pack                                    up      front (exceptions by model)
-  ======================================  ======  =================================================
-  Furniture Pack - March 2019             +Y      +Z
-  Furniture Pack - Oct 2017               +Y      +X
-  Updated Modular Dungeon - May 2019      +Y      +Z
-  Airplane pack - Jan 2017                +Y      +Z (Commercial_Airplane -X, Private_plane -Z)
-  Basic Car Pack - Jan 2017               +Y      +Z
-  Public Transport Pack - Feb 2017        +Y      +Z (Bus, SchoolBus -X)
-  Realistic Car Pack - Nov 2018           **+Z**  +Y
-  Ship pack - Feb 2018                    +Y      +Z (Boat, Lifeboat -Z)
-  Sci-Fi Guns - May 2018                  +Y      -Z
-  Pirate Pack - Oct 2016                  +Y      +Z
-  ======================================  ======  =================================================
-
-A front is the side a user faces: a chair's seat opening, a bed's foot end, a bookcase's shelves,
-a car's or plane's nose, a boat's bow (the Viking boat is nearly symmetric; its dragon head is
-taken as the bow), a rifle's muzzle.
-
-Colours: the 2018-2019 Quaternius packs (marked in ``_LINEAR_COLOR_PACKS``) were exported from
-Blender with linear-light ``Kd`` (dark wood is ``Kd 0.14 0.09 0.04``, sofas 0.02); rendered as they
-are they come out nearly black, so :func:`normalize_model` encodes them to sRGB. The 2016-2017
-Quaternius packs carry only Blender's default grey ``Kd 0.8`` (their colours lived in textures
-that the conversion dropped): they render grey. Kenney's ``Kd`` values are display colours.
-
-Use :func:`normalize_model` for the objects_cc0 models (it looks the rule up) and
-:func:`normalize_mesh` for any mesh whose up and front axes you know.
+Use :func:`normalize_mesh` for any mesh whose up and front axes you know;
+:func:`energy3d.data.shapes.normalize_model` applies the objects_cc0 packs' rules.
 """
 
 from __future__ import annotations
@@ -86,8 +51,6 @@ __all__ = [
     "axis_vector",
     "canonical_rotation",
     "normalize_mesh",
-    "model_orientation",
-    "normalize_model",
     "linear_to_srgb",
 ]
 
@@ -431,67 +394,7 @@ def normalize_mesh(mesh: Mesh, up: str = "+y", front: str = "+z", mode: str = "d
     return transform_mesh(m, None, -center / size, 1.0 / size)
 
 
-# Source orientation of each pack (INDEX.tsv "pack" column): (up, front). Read off renders.
-_KENNEY_PACK = "Models"
-_KENNEY = ("+y", "-z")
-_QUATERNIUS_FRONT = {
-    "Furniture Pack - March 2019": ("+y", "+z"),
-    "Furniture Pack - Oct 2017": ("+y", "+x"),
-    "Updated Modular Dungeon - May 2019": ("+y", "+z"),
-    "Airplane pack - Jan 2017": ("+y", "+z"),
-    "Basic Car Pack - Jan 2017": ("+y", "+z"),
-    "Public Transport Pack - Feb 2017": ("+y", "+z"),
-    "Realistic Car Pack - Nov 2018": ("+z", "+y"),
-    "Ship pack - Feb 2018": ("+y", "+z"),
-    "Sci-Fi Guns - May 2018": ("+y", "-z"),
-    "Pirate Pack - Oct 2016": ("+y", "+z"),
-}
-# Exceptions to the pack rule, by INDEX.tsv "name".
-_MODEL_FRONT: dict[str, tuple[str, str]] = {
-    "airplane_pack_jan_2017__Commercial_Airplane": ("+y", "-x"),
-    "airplane_pack_jan_2017__Private_plane": ("+y", "-z"),
-    "public_transport_pack_feb_2017__Bus": ("+y", "-x"),
-    "public_transport_pack_feb_2017__SchoolBus": ("+y", "-x"),
-    "ship_pack_feb_2018__Boat": ("+y", "-z"),
-    "ship_pack_feb_2018__Lifeboat": ("+y", "-z"),
-}
-# Packs exported from Blender with linear-light Kd values (dark wood is Kd 0.14 0.09 0.04):
-# normalize_model encodes their colours to sRGB so they display as designed. The 2016-2017
-# Quaternius packs carry only Blender's default grey Kd 0.8 (their colours were textures).
-_LINEAR_COLOR_PACKS = frozenset(
-    {
-        "Furniture Pack - March 2019",
-        "Updated Modular Dungeon - May 2019",
-        "Realistic Car Pack - Nov 2018",
-        "Ship pack - Feb 2018",
-        "Sci-Fi Guns - May 2018",
-    }
-)
-
-
 def linear_to_srgb(c: np.ndarray) -> np.ndarray:
     """Encode linear-light RGB in [0, 1] with the sRGB transfer function (IEC 61966-2-1)."""
     c = np.clip(np.asarray(c, dtype=np.float64), 0.0, 1.0)
     return np.where(c <= 0.0031308, 12.92 * c, 1.055 * np.power(c, 1 / 2.4) - 0.055)
-
-
-def model_orientation(pack: str, name: str = "") -> tuple[str, str]:
-    """``(up, front)`` axes of an objects_cc0 model from its INDEX.tsv ``pack`` and ``name``.
-
-    Unknown packs are assumed Y up, front +Z (the Kenney and glTF convention).
-    """
-    if name in _MODEL_FRONT:
-        return _MODEL_FRONT[name]
-    if pack == _KENNEY_PACK:
-        return _KENNEY
-    return _QUATERNIUS_FRONT.get(pack, ("+y", "+z"))
-
-
-def normalize_model(mesh: Mesh, pack: str, name: str = "", mode: str = "diagonal") -> Mesh:
-    """Normalise an objects_cc0 model: the pack's (or model's) up/front rule, then :func:`normalize_mesh`;
-    colours of packs with linear-light Kd are encoded to sRGB (see the module notes)."""
-    up, front = model_orientation(pack, name)
-    out = normalize_mesh(mesh, up=up, front=front, mode=mode)
-    if pack in _LINEAR_COLOR_PACKS and out.face_colors is not None:
-        out.face_colors = linear_to_srgb(out.face_colors)
-    return out

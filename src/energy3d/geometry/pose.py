@@ -30,7 +30,7 @@ def _check_points(name: str, x, min_dim: int = 2) -> None:
         raise InputError(f"{name}: expected a floating-point tensor, got dtype {x.dtype}")
 
 
-def _check_pair(name_a: str, a, name_b: str, b) -> None:
+def check_pair(name_a: str, a, name_b: str, b) -> None:
     """Both ``(..., J, D)`` with equal ``(J, D)`` and broadcastable leading dimensions."""
     _check_points(name_a, a)
     _check_points(name_b, b)
@@ -114,7 +114,7 @@ def optimal_scale(pred: Tensor, target: Tensor, eps: float = 1e-12) -> Tensor:
         >>> optimal_scale(pred, 2 * pred)
         tensor(2.)
     """
-    _check_pair("pred", pred, "target", target)
+    check_pair("pred", pred, "target", target)
     num = (target * pred).sum(dim=(-2, -1))
     den = (pred * pred).sum(dim=(-2, -1))
     return num / den.clamp_min(eps)
@@ -149,7 +149,7 @@ def procrustes_align(pred: Tensor, target: Tensor, return_transform: bool = Fals
         >>> torch.allclose(aligned, target, atol=1e-5), round(s.item(), 4)
         (True, 2.0)
     """
-    _check_pair("pred", pred, "target", target)
+    check_pair("pred", pred, "target", target)
     pred, target = torch.broadcast_tensors(pred, target)
     dtype = pred.dtype
     D = pred.shape[-1]

@@ -570,3 +570,56 @@ def frustum_silhouette(grid) -> np.ndarray:
     if g.ndim < 3:
         raise InputError(f"frustum grid: expected shape (..., D, H, W), got {g.shape}")
     return (g > 0.5).any(axis=-3) if g.dtype != bool else g.any(axis=-3)
+
+
+def frustum_index_to_camera(idx: np.ndarray, K, image_size: int, shape, z_range) -> np.ndarray:
+    """Map continuous frustum index coordinates ``(..., 3)`` = ``(d, r, c)`` to camera-frame points.
+
+    Inverse of :func:`energy3d.geometry.voxel.frustum_coordinates`: ``1/z = 1/z_near - d/D (1/z_near -
+    1/z_far)``, ``v = r S / H``, ``u = c S / W``, ``(x, y) = K^-1 (u, v, 1) z``.
+    """
+    K = np.asarray(K, np.float64)
+    D, Hg, Wg = shape
+    zn, zf = float(z_range[0]), float(z_range[1])
+    w = 1.0 / zn - idx[..., 0] / D * (1.0 / zn - 1.0 / zf)
+    z = 1.0 / w
+    v = idx[..., 1] * (image_size / Hg)
+    u = idx[..., 2] * (image_size / Wg)
+    yn = (v - K[1, 2]) / K[1, 1]
+    xn = (u - K[0, 2] - K[0, 1] * yn) / K[0, 0]
+    return np.stack([xn * z, yn * z, z], axis=-1)
+
+
+def occupancy_to_mesh(prob: np.ndarray, K, image_size: int, z_range, threshold: float = 0.5):
+    """Marching-cubes surface of a frustum occupancy grid, in camera-frame metres.
+
+    Args:
+        prob: ``(D, H, W)`` occupancy probabilities (frustum layout).
+        K: ``(3, 3)`` intrinsics of the ``image_size`` square image.
+        z_range: ``(z_near, z_far)`` of the grid.
+        threshold: iso-level.
+
+    Returns:
+        A :class:`~energy3d.geometry.mesh.Mesh` with outward-wound faces.
+
+    Raises:
+        InputError: no voxel above the threshold.
+    """
+    try:
+        from skimage.measure import marching_cubes
+    except ImportError:
+        raise InputError("occupancy_to_mesh needs scikit-image: pip install 'energy3d[voxel]'") from None
+    g = np.asarray(prob, np.float32)
+    if not (g > threshold).any():
+        raise InputError(f"the model found no object: no voxel has occupancy above {threshold:g} "
+                         f"(max {float(g.max()):.3f}); try a lower --threshold")
+    padded = np.pad(g, 1, constant_values=0.0)
+    verts, faces, _, _ = marching_cubes(padded, level=float(threshold))
+    idx = verts - 1.0 + 0.5  # voxel (d, r, c) has its centre at index coordinate (d + .5, r + .5, c + .5)
+    pts = frustum_index_to_camera(idx, K, image_size, g.shape, z_range)
+    faces = faces.astype(np.int64)
+    tri = pts[faces]
+    signed = np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum() / 6.0
+    if signed < 0:
+        faces = faces[:, ::-1].copy()
+    return Mesh(pts, faces)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -105,9 +106,7 @@ class VoxelModelConfig:
             if not isinstance(v, int) or v < 1:
                 raise InputError(f"voxel model: {name} must be a positive integer, got {v!r}")
         for name in ("resolution", "init_resolution"):
-            v = getattr(self, name)
-            if v < 4 or v & (v - 1):
-                raise InputError(f"voxel model: {name} must be a power of two >= 4, got {v}")
+            check_resolution(getattr(self, name), f"voxel model: {name}")
         if self.image_size % (16 * self.stem_stride):
             raise InputError(f"voxel model: image_size {self.image_size} must be a multiple of 16 * stem_stride")
         if self.steps < 0:
@@ -124,6 +123,26 @@ def normalize_image(image: Tensor, size: int) -> Tensor:
     if image.dim() != 4 or image.shape[1] != 3 or image.shape[2] != size or image.shape[3] != size:
         raise InputError(f"images: expected shape (B, 3, {size}, {size}), got {tuple(image.shape)}")
     return (image - 0.5) / 0.25
+
+
+RESOLUTION_RANGE = (8, 512)
+"""Voxel grid resolutions (``R`` of ``R³``) accepted everywhere: powers of two in this range."""
+
+
+def check_resolution(r, what: str = "resolution") -> int:
+    """The one voxel-resolution rule: a power of two in :data:`RESOLUTION_RANGE`; returns ``int(r)``.
+
+    Used by the model configs, ``energy3d reconstruct --resolution`` and ``energy3d evaluate
+    --resolution`` alike.
+
+    Raises:
+        InputError: anything else, naming ``what``.
+    """
+    lo, hi = RESOLUTION_RANGE
+    ok = isinstance(r, (int, np.integer)) and not isinstance(r, bool) and lo <= r <= hi and not (int(r) & (int(r) - 1))
+    if not ok:
+        raise InputError(f"{what} must be a power of two from {lo} to {hi} (e.g. 32, 64, 128), got {r!r}")
+    return int(r)
 
 
 def resize_grid(grid: Tensor, resolution: int) -> Tensor:
@@ -189,8 +208,7 @@ class Deconv3D(nn.Module):
     def __init__(self, in_channels: int, in_size: int, channels: int = 64, resolution: int = 32, bottleneck: int = 32,
                  min_channels: int = 8):
         super().__init__()
-        if resolution < 8 or resolution & (resolution - 1):
-            raise InputError(f"Deconv3D: resolution must be a power of two >= 8, got {resolution}")
+        check_resolution(resolution, "Deconv3D: resolution")
         self.resolution = int(resolution)
         self.channels = int(channels)
         self.reduce = nn.Sequential(nn.Conv2d(in_channels, bottleneck, 1, bias=False), nn.BatchNorm2d(bottleneck),

@@ -27,7 +27,7 @@ FORMAT = "energy3d-checkpoint"
 FORMAT_VERSION = 1
 
 
-def _paths(path: str | Path) -> tuple[Path, Path]:
+def checkpoint_paths(path: str | Path) -> tuple[Path, Path]:
     p = Path(path)
     if p.suffix in (".json", ".safetensors"):
         p = p.with_suffix("")
@@ -51,16 +51,16 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, An
 
     Returns the path of the JSON file.
     """
-    st, js = _paths(path)
+    st, js = checkpoint_paths(path)
     st.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v for k, v in model.state_dict().items()}
     _atomic_save_tensors(tensors, st, {"format": FORMAT})
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "library_version": __version__, **meta}
-    _atomic_write_text(js, json.dumps(doc, indent=2, default=_json_default))
+    _atomic_write_text(js, json.dumps(doc, indent=2, default=json_default))
     return js
 
 
-def _json_default(o):
+def json_default(o):
     if hasattr(o, "tolist"):
         return o.tolist()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
@@ -73,7 +73,7 @@ def read_checkpoint_meta(path: str | Path, expected_types: tuple[str, ...] | Non
         InputError: missing files, corrupt JSON, another format, a newer format version, or a
             model type not in ``expected_types``.
     """
-    st, js = _paths(path)
+    st, js = checkpoint_paths(path)
     if not js.is_file():
         raise InputError(f"{js}: checkpoint description not found (a checkpoint is NAME.json + NAME.safetensors)")
     if not st.is_file():
@@ -99,7 +99,7 @@ def read_checkpoint_meta(path: str | Path, expected_types: tuple[str, ...] | Non
 
 def load_weights(path: str | Path, model: torch.nn.Module) -> None:
     """Load a checkpoint's tensors into ``model`` (strict), with one clear error on mismatch."""
-    st, _ = _paths(path)
+    st, _ = checkpoint_paths(path)
     try:
         tensors = load_file(str(st), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:
@@ -130,7 +130,7 @@ def save_train_state(folder: Path, model, optimizer, extra: dict) -> None:
     tensors["rng.torch"] = torch.get_rng_state()
     meta = {"param_groups": osd["param_groups"], **extra}
     _atomic_save_tensors(tensors, folder / "state.safetensors")
-    _atomic_write_text(folder / "state.json", json.dumps(meta, indent=2, default=_json_default))
+    _atomic_write_text(folder / "state.json", json.dumps(meta, indent=2, default=json_default))
 
 
 def load_train_state(folder: Path, model, optimizer) -> dict | None:

@@ -20,6 +20,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Protocol
 
@@ -78,6 +79,27 @@ class Task(Protocol):
 
     def meta(self) -> dict:
         """Checkpoint description (model_type, config, layouts, ...)."""
+
+
+@contextmanager
+def progress_bar(enabled: bool, description: str, total: int):
+    """A rich progress bar on stderr for long evaluation work; yields ``advance(n)``.
+
+    Disabled (a no-op ``advance``) when ``enabled`` is false or stderr is not a terminal, so logs
+    and tests see no control characters.
+    """
+    import sys
+
+    if not enabled or not sys.stderr.isatty():
+        yield lambda n=1: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        tid = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(tid, n)
 
 
 def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:

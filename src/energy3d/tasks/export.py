@@ -3,7 +3,7 @@
 Two formats (``energy3d export CHECKPOINT --out PATH --format ...``):
 
 * ``"checkpoint"``: a copy of an energy3d checkpoint (``PATH.json`` + ``PATH.safetensors``) that
-  loads with :func:`energy3d.lifting.load_lifter` / :func:`energy3d.voxels.load_voxel_model`.
+  loads with :func:`energy3d.tasks.lift.load_lifter` / :func:`energy3d.tasks.voxel.load_voxel_model`.
   With ``half=True`` floating-point tensors are stored as float16, halving the file; loading into
   the float32 model casts them back (``load_state_dict`` copies with a cast), so outputs change by
   float16 rounding only (relative error ``2**-11`` per stored value). The JSON records
@@ -37,7 +37,9 @@ from torch import nn
 from energy3d import __version__
 from energy3d.errors import InputError
 from energy3d.models.lifter import BaselineLifter, IGELifter
-from energy3d.train.checkpoint import FORMAT, _json_default, _paths, read_checkpoint_meta
+from energy3d.tasks.lift import BONE_LENGTH_SUM_M, load_lifter
+from energy3d.tasks.voxel import load_voxel_model
+from energy3d.train.checkpoint import FORMAT, checkpoint_paths, json_default, read_checkpoint_meta
 
 Tensor = torch.Tensor
 
@@ -57,12 +59,8 @@ def _load_model(src: str | Path, meta: dict) -> nn.Module:
     """Load the model a checkpoint describes (validates its config and weights), eval mode, CPU."""
     kind = meta.get("model_type")
     if kind in _LIFTER_TYPES:
-        from energy3d.lifting import load_lifter
-
         return load_lifter(src)[0]
     if kind in _VOXEL_TYPES:
-        from energy3d.voxels import load_voxel_model
-
         return load_voxel_model(src)[0]
     raise InputError(f"{src}: cannot export a {kind!r} model (known: {', '.join(_LIFTER_TYPES + _VOXEL_TYPES)})")
 
@@ -161,7 +159,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> P
 
     meta = read_checkpoint_meta(src)
     model = _load_model(src, meta)
-    st, js = _paths(dst)
+    st, js = checkpoint_paths(dst)
     _prepare_parent(js)
     state = model.state_dict()
     if half:
@@ -176,7 +174,7 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> P
     try:
         try:
             save_file(tensors, str(tmp_st), metadata={"format": FORMAT})
-            tmp_js.write_text(json.dumps(meta, indent=2, default=_json_default))
+            tmp_js.write_text(json.dumps(meta, indent=2, default=json_default))
         except OSError as e:
             raise InputError(f"{js}: cannot write the export ({e.strerror or e})") from None
         _commit([(tmp_st, st), (tmp_js, js)])  # weights first: the JSON marks a complete pair
@@ -287,7 +285,6 @@ def torchscript_meta(meta: dict, model: nn.Module) -> dict:
         meta: the source checkpoint's JSON description.
         model: the loaded lifter.
     """
-    from energy3d.lifting import BONE_LENGTH_SUM_M
     from energy3d.skeleton import get_layout
 
     cfg = (meta.get("config") or {}).get("model", {})
@@ -390,7 +387,7 @@ def export_torchscript(src: str | Path, dst: str | Path, *, check: bool = True) 
         traced = torch.jit.trace(module, example, check_trace=False)
         if check:
             _check_trace(traced, module, 0.3 * torch.randn(5, module.num_in, 2, generator=gen))
-    extra = {TORCHSCRIPT_META: json.dumps(torchscript_meta(meta, model), indent=2, default=_json_default)}
+    extra = {TORCHSCRIPT_META: json.dumps(torchscript_meta(meta, model), indent=2, default=json_default)}
     _prepare_parent(dst)
     tmp = _tmp_path(dst)
     try:

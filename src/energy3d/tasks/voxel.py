@@ -3,7 +3,8 @@
 Joins :mod:`energy3d.data.shapes` (the CC0 shape dataset: images, frustum and world grids),
 :mod:`energy3d.models.voxel` (networks), :mod:`energy3d.losses` (focal / continuous IoU),
 :mod:`energy3d.train` (loop, checkpoints) and :mod:`energy3d.metrics` (voxel IoU), mirroring
-:mod:`energy3d.lifting`.
+:mod:`energy3d.tasks.lift`. ``energy3d fit`` / ``evaluate`` / ``reconstruct`` call
+:class:`VoxelTask`, :func:`evaluate_voxel_checkpoint` and :func:`reconstruct`.
 
 An experiment config (JSON in ``configs/voxel/``, ``"kind": "voxel"``) has the sections::
 
@@ -26,7 +27,9 @@ size are area-averaged down to it (so a 64 px model can be scored on 128 px / 12
 
 from __future__ import annotations
 
+import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,19 +37,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from energy3d.config import from_dict, load_json, to_dict
+from energy3d.config import from_dict, load_experiment, to_dict
 from energy3d.errors import InputError
+from energy3d.geometry.mesh import transform_mesh
 from energy3d.losses import unrolled_loss, voxel_loss
 from energy3d.metrics import count_macs, count_parameters, iou_by_category, voxel_iou, voxel_iou_thresholds
 from energy3d.models.voxel import (
-    VOXEL_MODEL_TYPES, VoxelIGE, VoxelModelConfig, build_voxel_model, resize_grid, voxel_model_type,
+    VOXEL_MODEL_TYPES, VoxelIGE, VoxelModelConfig, build_voxel_model, check_resolution, resize_grid, voxel_model_type,
 )
 from energy3d.train.checkpoint import load_weights, read_checkpoint_meta
-from energy3d.train.loop import TrainConfig
+from energy3d.train.loop import TrainConfig, progress_bar
 
 __all__ = ["VoxelDataConfig", "VoxelLossConfig", "VoxelExperiment", "load_voxel_experiment", "VoxelTask",
            "voxel_meta", "load_voxel_model", "predict_voxels", "evaluate_voxel", "open_shape_split",
-           "frustum_geometry", "THRESHOLDS", "LICENSE_NOTE"]
+           "frustum_geometry", "THRESHOLDS", "LICENSE_NOTE", "eval_dataset_config", "evaluate_voxel_checkpoint",
+           "reconstruct", "ReconstructResult", "BUNDLED_VOXEL_MODEL", "MESH_FORMATS"]
 
 THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))
 """Thresholds scanned for the (separately labelled) best-threshold IoU; 0.5 is among them."""
@@ -126,15 +131,7 @@ class VoxelExperiment:
 
 def load_voxel_experiment(path: str | Path, overrides: dict | None = None) -> VoxelExperiment:
     """Read a voxel experiment JSON (``"kind": "voxel"``), with optional nested overrides."""
-    from energy3d.lifting import _merge
-
-    d = load_json(path)
-    kind = d.pop("kind", "voxel")
-    if kind != "voxel":
-        raise InputError(f"{path}: experiment kind is {kind!r}, expected 'voxel'")
-    if overrides:
-        d = _merge(d, overrides)
-    return from_dict(VoxelExperiment, d, where=str(path))
+    return load_experiment(path, VoxelExperiment, "voxel", overrides)
 
 
 # ----------------------------------------------------------------------------- data
@@ -295,11 +292,22 @@ def _fit_images(images: torch.Tensor, size: int) -> torch.Tensor:
 
 @torch.no_grad()
 def predict_voxels(model, images: torch.Tensor, *, steps: int | None = None, batch_size: int = 16,
-                   all_iterates: bool = False) -> torch.Tensor:
-    """Occupancy probabilities ``(N, R, R, R)`` for images ``(N, 3, S, S)`` in [0, 1] (eval mode).
+                   all_iterates: bool = False, resolution: int | None = None) -> torch.Tensor:
+    """Occupancy probabilities ``(N, r, r, r)`` for images ``(N, 3, S, S)`` in [0, 1] (eval mode).
 
-    With ``all_iterates`` returns ``(T + 1, N, R, R, R)`` (an IGE model's every iterate; a baseline's one).
+    ``r`` is ``resolution`` (checked by :func:`energy3d.models.voxel.check_resolution`), or the
+    model's ``R`` when ``None``; the probabilities are resized by
+    :func:`energy3d.models.voxel.resize_grid` (trilinear up, average down). This is the one place
+    where ``reconstruct`` and ``evaluate`` change a grid's resolution.
+
+    With ``all_iterates`` returns ``(T + 1, N, r, r, r)`` (an IGE model's every iterate; a baseline's one).
     """
+    if resolution is not None:
+        check_resolution(resolution, "resolution")
+        probs = predict_voxels(model, images, steps=steps, batch_size=batch_size, all_iterates=all_iterates)
+        if all_iterates:
+            return torch.stack([resize_grid(p, resolution) for p in probs])
+        return resize_grid(probs, resolution)
     model.eval()
     images = _fit_images(images, model.cfg.image_size)
     outs = []
@@ -314,7 +322,7 @@ def predict_voxels(model, images: torch.Tensor, *, steps: int | None = None, bat
 
 
 def evaluate_voxel(model, ds, *, target: str = "frustum", steps: int | None = None, batch_size: int = 16,
-                   limit: int | None = None, thresholds=THRESHOLDS, max_views: int = 0) -> dict:
+                   limit: int | None = None, thresholds=THRESHOLDS, max_views: int = 0, progress: bool = False) -> dict:
     """IoU of a model on a dataset, per category and averaged over categories.
 
     The model's probabilities are resized to the dataset's resolution (trilinear when larger).
@@ -340,15 +348,16 @@ def evaluate_voxel(model, ds, *, target: str = "frustum", steps: int | None = No
     thr = sorted(set(float(t) for t in thresholds) | {0.5})
     ious, multi, steps_iou, cats = [], [], [], []
     res = None
-    for s in range(0, len(idx), batch_size):
-        b = _collate([ds[i] for i in idx[s:s + batch_size]], target)
-        res = b["target"].shape[-1]
-        probs = predict_voxels(model, b["image"], steps=steps, batch_size=batch_size, all_iterates=True)
-        its = [resize_grid(p, res) for p in probs]
-        ious.append(voxel_iou(its[-1], b["target"]))
-        multi.append(voxel_iou_thresholds(its[-1], b["target"], thr))
-        steps_iou.append(torch.stack([voxel_iou(p, b["target"]) for p in its], 1))
-        cats += b["category"]
+    with progress_bar(progress, "evaluating", total=len(idx)) as advance:
+        for s in range(0, len(idx), batch_size):
+            b = _collate([ds[i] for i in idx[s:s + batch_size]], target)
+            res = b["target"].shape[-1]
+            its = predict_voxels(model, b["image"], steps=steps, batch_size=batch_size, all_iterates=True, resolution=res)
+            ious.append(voxel_iou(its[-1], b["target"]))
+            multi.append(voxel_iou_thresholds(its[-1], b["target"], thr))
+            steps_iou.append(torch.stack([voxel_iou(p, b["target"]) for p in its], 1))
+            cats += b["category"]
+            advance(len(b["category"]))
     main = iou_by_category(torch.cat(ious), cats)
     multi_t = torch.cat(multi)
     means = [iou_by_category(multi_t[:, k], cats)["mean"] for k in range(len(thr))]
@@ -362,3 +371,199 @@ def evaluate_voxel(model, ds, *, target: str = "frustum", steps: int | None = No
             "resolution": int(res), "model_resolution": int(model.cfg.resolution),
             "upsampled": bool(res != model.cfg.resolution), "images": len(idx),
             "steps": (model.steps if steps is None else int(steps)) if isinstance(model, VoxelIGE) else 0}
+
+
+# ----------------------------------------------------------------------------- evaluation of checkpoints
+
+
+def eval_dataset_config(data_cfg, resolution: int, split: str):
+    """The data config to score a model trained on ``data_cfg`` at ``resolution``.
+
+    Images stay at the training size when it is a multiple of ``resolution``; otherwise they are
+    rendered at ``resolution`` pixels (and area-averaged to the model's size at evaluation). For
+    the val/test splits only as many models per category are built as those splits can hold.
+    """
+    import dataclasses
+
+    from energy3d.data.shapes import read_index
+
+    check_resolution(resolution, "--resolution")
+    size = data_cfg.image_size if data_cfg.image_size % resolution == 0 else max(resolution, data_cfg.image_size)
+    if size % data_cfg.image_size:
+        raise InputError(f"cannot evaluate a {data_cfg.image_size} px model at {resolution}^3")
+    limit = data_cfg.limit_per_category
+    if limit is None and split in ("test", "val"):
+        entries = read_index()
+        keep = ("test",) if split == "test" else ("test", "val")
+        counts: dict[str, int] = {}
+        for e in entries:
+            if e.split in keep:
+                counts[e.category] = counts.get(e.category, 0) + 1
+        limit = max(counts.values()) if counts else None
+    return dataclasses.replace(data_cfg, image_size=size, resolution=int(resolution), limit_per_category=limit)
+
+
+def evaluate_voxel_checkpoint(checkpoint: str | Path, *, resolutions=None, split: str = "test",
+                              limit: int | None = None, steps: int | None = None, progress: bool = False) -> dict:
+    """``energy3d evaluate`` of a voxel checkpoint: IoU per category at one or more resolutions.
+
+    Args:
+        checkpoint: voxel checkpoint ``NAME.json``.
+        resolutions: evaluation resolutions (default: the model's); each passes
+            :func:`energy3d.models.voxel.check_resolution`.
+        split: shape dataset split (``train``, ``val``, ``test``).
+        limit: at most this many images per resolution (evenly spaced).
+        steps: IGE inner steps (default: as trained).
+
+    Returns:
+        ``{"checkpoint", "model_type", "split", "target", "parameters", "macs", "by_resolution":
+        {"R": evaluate_voxel result + "data"}}``.
+    """
+    if split not in ("train", "val", "test"):
+        raise InputError(f"split must be train, val or test, got {split!r}")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be >= 1, got {limit}")
+    model, meta = load_voxel_model(checkpoint)
+    data_cfg = from_dict(VoxelDataConfig, meta["config"]["data"])
+    resolutions = list(resolutions or [model.cfg.resolution])
+    for r in resolutions:
+        check_resolution(r, "--resolution")
+    results = {"checkpoint": str(checkpoint), "model_type": meta["model_type"], "split": split,
+               "target": data_cfg.target, "parameters": meta.get("parameters"), "macs": meta.get("macs"),
+               "by_resolution": {}}
+    for r in resolutions:
+        cfg = eval_dataset_config(data_cfg, r, split)
+        ds = open_shape_split(cfg, split, progress=progress)
+        res = evaluate_voxel(model, ds, target=data_cfg.target, steps=steps, limit=limit,
+                             max_views=data_cfg.max_views, progress=progress)
+        res["data"] = f"objects_cc0 {split} split, {cfg.image_size} px images, {r}^3 {data_cfg.target} grids"
+        results["by_resolution"][str(r)] = res
+    return results
+
+
+# ----------------------------------------------------------------------------- reconstruct
+
+BUNDLED_VOXEL_MODEL = Path(__file__).resolve().parents[1] / "assets" / "voxel-ige-32.json"
+"""The bundled voxel IGE model (32³, trained on the CC0 object renders)."""
+FRAME = ("camera frame, x right, y down, z forward (OpenCV); origin at the camera centre; "
+         "units of the normalised objects (metres)")
+MESH_FORMATS = (".obj", ".ply", ".glb")
+MESH_FRAMES = {
+    "y-up": "x right, y up, z towards the viewer (the camera frame turned 180 degrees about x; "
+            "what OBJ/PLY/GLB viewers assume); origin at the camera centre",
+    "camera": "camera frame, x right, y down, z forward (OpenCV); origin at the camera centre",
+}
+CAMERA_TO_Y_UP = np.diag([1.0, -1.0, -1.0])
+"""Rotation taking camera-frame points (y down, z forward) to the Y-up viewer frame (y up, z back)."""
+
+
+def _check_mesh_name(name: str) -> str:
+    p = Path(name)
+    if p.name != name or name in ("", ".", ".."):
+        raise InputError(f"--mesh takes a file name without folders, got {name!r}")
+    if p.suffix.lower() not in MESH_FORMATS:
+        raise InputError(f"--mesh {name!r}: unknown mesh format {p.suffix!r}; use .obj, .ply or .glb")
+    return name
+
+
+@dataclass
+class ReconstructResult:
+    """What :func:`reconstruct` wrote and measured."""
+
+    out: Path
+    files: list
+    resolution: int
+    seconds: dict
+    warnings: list
+
+
+def reconstruct(image_path: str | Path, out: str | Path, *, resolution: int | None = None,
+                checkpoint: str | Path | None = None, mesh: str = "mesh.obj", threshold: float = 0.5,
+                steps: int | None = None, frame: str = "y-up") -> ReconstructResult:
+    """``energy3d reconstruct``: one image -> voxel occupancy, a mesh, a PNG and a JSON record.
+
+    Steps: read the image (:func:`energy3d.data.images.read_image`: RGB or RGBA, made square and
+    resized to the model's input with a warning), predict occupancy probabilities in the camera
+    frustum at ``resolution`` (:func:`predict_voxels`), extract the ``threshold`` iso-surface
+    (:func:`energy3d.geometry.voxel.occupancy_to_mesh`, camera-frame units of the normalised
+    training objects), and write everything at once (:func:`energy3d.tasks.outputs.atomic_outputs`).
+
+    Geometry (as the training data, :mod:`energy3d.data.shapes`): pinhole camera with a 30 degree
+    field of view and the principal point at the image centre; depth bins uniform in ``1/z`` over
+    ``[1.5, 2.5]``. Units are those of the normalised training objects (bounding-box diagonal 1,
+    camera 2 units away).
+
+    Args:
+        image_path: RGB(A) image of one object, like the training renders.
+        out: output folder (checked writable before the work).
+        resolution: output grid resolution (default: the model's).
+        checkpoint: voxel checkpoint (default: :data:`BUNDLED_VOXEL_MODEL`).
+        mesh: mesh file name; ``.obj``, ``.ply`` or ``.glb``.
+        threshold: occupancy iso-level in (0, 1).
+        steps: IGE inner steps (default: as trained).
+        frame: the mesh's frame: ``"y-up"`` (default; what OBJ/PLY/GLB viewers assume: x right,
+            y up, z towards the viewer, i.e. the camera frame turned 180° about x) or
+            ``"camera"`` (x right, y down, z forward, OpenCV).
+    """
+    from energy3d.data.images import read_image
+    from energy3d.data.mesh_io import save_mesh
+    from energy3d.geometry.voxel import occupancy_to_mesh
+    from energy3d.tasks.outputs import atomic_outputs, check_output_dir
+    from energy3d.viz.voxel import save_reconstruction_figure
+
+    mesh_name = _check_mesh_name(mesh)
+    if resolution is not None:
+        check_resolution(resolution, "--resolution")
+    if not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
+        raise InputError(f"--threshold must lie in (0, 1), got {threshold}")
+    if steps is not None and steps < 0:
+        raise InputError(f"--steps must be >= 0, got {steps}")
+    if frame not in MESH_FRAMES:
+        raise InputError(f"--frame must be one of {', '.join(MESH_FRAMES)}, got {frame!r}")
+    out = check_output_dir(out)
+    ckpt = Path(checkpoint) if checkpoint else BUNDLED_VOXEL_MODEL
+    if checkpoint is None and not BUNDLED_VOXEL_MODEL.is_file():
+        raise InputError("no bundled voxel model is installed; pass --checkpoint runs/NAME/best.json "
+                         "(train one with: energy3d fit configs/voxel/ige-mn-32.json)")
+    t_start = time.perf_counter()
+    model, meta = load_voxel_model(ckpt)
+    if meta.get("output", {}).get("target", "frustum") != "frustum":
+        raise InputError(f"{ckpt}: this model predicts world-aligned grids; reconstruct needs a frustum model")
+    geo = meta["frustum"]
+    S = int(model.cfg.image_size)
+    warnings: list[str] = []
+    image = read_image(image_path, S, warnings)
+    t_load = time.perf_counter()
+    R = resolution or model.cfg.resolution
+    prob = predict_voxels(model, image[None], steps=steps, resolution=R)[0].numpy().astype(np.float32)
+    t_infer = time.perf_counter()
+    surface = occupancy_to_mesh(prob, geo["K"], S, geo["z_range"], threshold)
+    written_mesh = surface if frame == "camera" else transform_mesh(surface, R=CAMERA_TO_Y_UP)
+    t_mesh = time.perf_counter()
+    seconds = {"load_model_and_image": round(t_load - t_start, 3), "inference": round(t_infer - t_load, 3),
+               "marching_cubes": round(t_mesh - t_infer, 3), "total_before_writing": round(t_mesh - t_start, 3),
+               "threads": torch.get_num_threads()}
+
+    with atomic_outputs(out, "reconstruct") as tmp:
+        np.savez_compressed(tmp / "occupancy.npz", probability=prob, occupied=prob > threshold,
+                            threshold=np.float32(threshold), K=np.asarray(geo["K"], np.float32),
+                            z_range=np.asarray(geo["z_range"], np.float32), image_size=np.int64(S),
+                            layout=np.array("(D, H, W): depth bins (0 nearest, uniform in 1/z over z_range) x image rows x columns"))
+        save_mesh(written_mesh, tmp / mesh_name)
+        save_reconstruction_figure(tmp / "reconstruct.png", image.numpy().transpose(1, 2, 0), prob, surface, geo["K"], threshold,
+                    title=f"{Path(image_path).name}: {meta['model_type']} at {R}³")
+        doc = {
+            "energy3d": __import__("energy3d").__version__,
+            "input": str(image_path),
+            "checkpoint": str(ckpt), "model_type": meta["model_type"],
+            "model_resolution": int(model.cfg.resolution), "resolution": int(R),
+            "upsampled": bool(R != model.cfg.resolution), "threshold": threshold,
+            "steps": getattr(model, "steps", 0) if steps is None else steps,
+            "occupied_voxels": int((prob > threshold).sum()),
+            "mesh": {"file": mesh_name, "vertices": surface.num_vertices, "faces": surface.num_faces,
+                     "frame": MESH_FRAMES[frame]},
+            "frame": FRAME, "camera": geo, "warnings": warnings, "seconds": seconds,
+        }
+        (tmp / "reconstruct.json").write_text(json.dumps(doc, indent=1, allow_nan=False))
+        written = sorted(f.name for f in tmp.iterdir())
+    return ReconstructResult(out=out, files=written, resolution=int(R), seconds=seconds, warnings=warnings)

@@ -1,0 +1,496 @@
+"""2D -> 3D pose lifting (IGE-Net §5): experiments, training task, evaluation and inference.
+
+This module joins the pieces: :mod:`energy3d.data.lifting` (data), :mod:`energy3d.models.lifter`
+(networks), :mod:`energy3d.train` (loop and checkpoints) and :mod:`energy3d.metrics`. It is what
+``energy3d fit`` / ``evaluate`` / ``lift`` call for lifting models:
+
+* :class:`LiftingTask`: the training task of :func:`energy3d.train.loop.fit`;
+* :func:`evaluate_lifter` (a loaded model on a :class:`~energy3d.data.lifting.LiftingSet`),
+  :func:`evaluate_motion` (a checkpoint on Bandai / BVH / npz motion seen by virtual cameras),
+  :func:`evaluate_h36m_files` (a checkpoint on Human3.6M with a published 2D file);
+* :func:`lift_keypoints` (arrays in, camera-frame 3D out) and :func:`lift_file` (a keypoint file
+  in, ``poses.json``, ``poses.npz``, ``lift.png`` and ``viewer.html`` out).
+
+An experiment config (JSON in ``configs/``) has four sections::
+
+    {"name": "ige4-gt",
+     "data":  {... LiftDataConfig ...},
+     "model": {... LifterConfig ...},
+     "train": {... TrainConfig ...},
+     "init_from": "runs/b128-1-gt/best"}      # IGE: start from a trained b128-1
+
+Unknown keys anywhere are an error that names them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from energy3d.config import from_dict, load_experiment, to_dict
+from energy3d.data.lifting import (
+    LiftDataConfig, LiftingBatches, LiftingSet, NoiseConfig, build_lifting_set, input_points, load_lifting_split,
+    to_normalized,
+)
+from energy3d.errors import InputError
+from energy3d.losses import scaled_l2, unrolled_loss
+from energy3d.metrics import mpjpe, p1a, pa_mpjpe, summarize
+from energy3d.models.lifter import BaselineLifter, IGELifter, LifterConfig, build_lifter
+from energy3d.skeleton import get_layout
+from energy3d.train.checkpoint import load_weights, read_checkpoint_meta
+from energy3d.train.loop import TrainConfig, progress_bar
+
+MODEL_TYPES = ("baseline_lifter", "ige_lifter")
+BONE_LENGTH_SUM_M = 3.54
+"""Sum of the 16 h36m17 bone lengths of the Bandai training rig (metres; std 6 mm over frames)."""
+
+
+def rescale_to_bone_length(poses: np.ndarray, layout, total: float = BONE_LENGTH_SUM_M) -> np.ndarray:
+    """Scale camera-frame poses ``(N, J, 3)`` about the camera centre so their bones sum to ``total`` m.
+
+    Lifting models are trained scale-invariantly (IGE-Net eq. 9), so their absolute size is
+    arbitrary; scaling about the camera centre leaves the projection, and so the fit to the 2D
+    input, unchanged.
+    """
+    L = sum(np.linalg.norm(poses[:, c] - poses[:, p], axis=-1) for p, c in layout.edges)
+    return poses * (total / np.maximum(L, 1e-9))[:, None, None]
+
+
+LICENSE_NOTE = ("Trained on the Bandai Namco Research Motion Dataset (CC BY-NC 4.0): the weights inherit its "
+                "non-commercial terms; attribute Bandai Namco Research Inc.")
+
+
+@dataclass(frozen=True)
+class LiftExperiment:
+    """A named lifting experiment (see module docstring)."""
+
+    name: str = "lift"
+    data: LiftDataConfig = field(default_factory=LiftDataConfig)
+    model: LifterConfig = field(default_factory=LifterConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    init_from: str = ""
+    val_limit: int = 4000
+
+
+def load_lift_experiment(path: str | Path, overrides: dict | None = None) -> LiftExperiment:
+    """Read a lifting experiment JSON (``"kind": "lift"`` or no kind); ``init_from`` is relative to the cwd."""
+    return load_experiment(path, LiftExperiment, "lift", overrides)
+
+
+def model_type(model) -> str:
+    return "ige_lifter" if isinstance(model, IGELifter) else "baseline_lifter"
+
+
+def _baseline_of(model) -> BaselineLifter:
+    return model.init if isinstance(model, IGELifter) else model
+
+
+def set_normalization(model, ds: LiftingSet) -> dict:
+    """Fit the input/output standardisation of ``model`` on a training set (exact 2D)."""
+    x = ds.normalized().reshape(len(ds), -1)
+    y = torch.as_tensor(ds.joints_cam).reshape(len(ds), -1)
+    stats = {"in_mean": x.mean(0), "in_std": x.std(0).clamp_min(1e-6),
+             "out_mean": y.mean(0), "out_std": y.std(0).clamp_min(1e-6)}
+    _baseline_of(model).set_normalization(**stats)
+    return {k: v.tolist() for k, v in stats.items()}
+
+
+def set_energy_stats(model: IGELifter, ds: LiftingSet, n: int = 20000) -> None:
+    """Standardise the energy networks' inputs with features of true poses (exact 2D) of ``ds``."""
+    idx = torch.linspace(0, len(ds) - 1, min(n, len(ds))).long()
+    model.energy.set_feature_stats(torch.as_tensor(ds.joints_cam[idx]), ds.normalized()[idx])
+
+
+class LiftingTask:
+    """The lifting model family for :func:`energy3d.train.loop.fit`."""
+
+    def __init__(self, exp: LiftExperiment, *, train_set: LiftingSet | None = None, val_set: LiftingSet | None = None):
+        self.exp = exp
+        torch.manual_seed(exp.train.seed)
+        self.model = build_lifter(exp.model)
+        self.train_set = train_set if train_set is not None else load_lifting_split(exp.data, "train")
+        self.val_set = val_set if val_set is not None else load_lifting_split(exp.data, "val")
+        if exp.init_from:
+            meta = read_checkpoint_meta(exp.init_from, ("baseline_lifter",))
+            cfg = from_dict(LifterConfig, meta["config"]["model"])
+            if (cfg.width, cfg.blocks) != (exp.model.width, exp.model.blocks):
+                raise InputError(f"init_from {exp.init_from}: it is b{cfg.width}-{cfg.blocks}, the config asks for "
+                                 f"b{exp.model.width}-{exp.model.blocks}")
+            load_weights(exp.init_from, _baseline_of(self.model))
+        else:
+            set_normalization(self.model, self.train_set)
+        if isinstance(self.model, IGELifter):
+            set_energy_stats(self.model, self.train_set)
+        self._batches = {}
+        x_val = input_points(self.val_set, exp.data.two_d, exp.data.noise, exp.data.seed)
+        n = min(len(self.val_set), exp.val_limit)
+        idx = torch.linspace(0, len(self.val_set) - 1, n).long()
+        self.val_x = to_normalized(x_val[idx], torch.as_tensor(self.val_set.K[idx]))
+        self.val_y = torch.as_tensor(self.val_set.joints_cam[idx])
+
+    def _b(self, rank, world):
+        if (rank, world) not in self._batches:
+            self._batches[(rank, world)] = LiftingBatches(
+                self.train_set, self.exp.train.batch_size, two_d=self.exp.data.two_d, noise=self.exp.data.noise,
+                seed=self.exp.train.seed, rank=rank, world_size=world)
+        return self._batches[(rank, world)]
+
+    def num_batches(self, rank, world):
+        return self._b(rank, world).num_batches()
+
+    def batches(self, epoch, start, rank, world):
+        return self._b(rank, world).epoch(epoch, start)
+
+    def loss(self, net, batch):
+        x, y = batch
+        module = net.module if hasattr(net, "module") else net
+        if isinstance(module, IGELifter):
+            iterates = net(x, all_iterates=True)
+            total, per = unrolled_loss(iterates, y, self.exp.train.step_weight_base)
+            return total, {"final": per[-1]}
+        pred = net(x)
+        return scaled_l2(pred, y), {}
+
+    @torch.no_grad()
+    def validate(self, model):
+        model.eval()
+        pred = predict(model, self.val_x)
+        e = p1a(pred, self.val_y).mean().item() * 1000
+        return {"score": e, "val_p1a_mm": e,
+                "val_pa_mpjpe_mm": pa_mpjpe(pred, self.val_y).mean().item() * 1000}
+
+    def meta(self):
+        return lifter_meta(self.model, self.exp)
+
+
+def lifter_meta(model, exp: LiftExperiment) -> dict:
+    lin, lout = get_layout(exp.model.input_layout), get_layout(exp.model.output_layout)
+    return {
+        "model_type": model_type(model),
+        "config": to_dict(exp),
+        "layouts": {"input": lin.to_json(), "output": lout.to_json()},
+        "units": {"input": "normalised camera coordinates (p - c) / f", "output": "metres, camera frame (x right, y down, z forward)"},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "macs": model.macs(),
+        "license": LICENSE_NOTE,
+    }
+
+
+def load_lifter(path: str | Path) -> tuple[torch.nn.Module, dict]:
+    """Load a lifting checkpoint (``NAME.json`` + ``NAME.safetensors``) in eval mode on CPU."""
+    meta = read_checkpoint_meta(path, MODEL_TYPES)
+    try:
+        exp = from_dict(LiftExperiment, meta["config"], where=f"{path} config")
+    except KeyError:
+        raise InputError(f"{path}: checkpoint has no config") from None
+    model = build_lifter(exp.model)
+    if model_type(model) != meta["model_type"]:
+        raise InputError(f"{path}: config describes a {model_type(model)}, the checkpoint says {meta['model_type']}")
+    load_weights(path, model)
+    model.eval()
+    return model, meta
+
+
+@torch.no_grad()
+def predict(model, x: torch.Tensor, *, batch_size: int = 4096, steps: int | None = None, all_iterates: bool = False,
+            progress: bool = False):
+    """Lift normalised 2D ``x (N, J2, 2)`` to camera-frame 3D ``(N, J, 3)`` in batches (eval mode).
+
+    With ``all_iterates`` an IGE model returns ``(T+1, N, J, 3)``.
+    """
+    model.eval()
+    outs = []
+    with progress_bar(progress, "lifting", total=x.shape[0]) as advance:
+        for s in range(0, x.shape[0], batch_size):
+            xb = x[s:s + batch_size]
+            outs.append(_predict_batch(model, xb, steps, all_iterates))
+            advance(xb.shape[0])
+    return torch.cat(outs, dim=1 if all_iterates else 0)
+
+
+def _predict_batch(model, xb, steps, all_iterates):
+    if isinstance(model, IGELifter):
+        it = model.iterate(xb, steps=steps).iterates
+        return torch.stack(it) if all_iterates else it[-1]
+    y = model(xb)
+    return y[None] if all_iterates else y
+
+
+def evaluate_lifter(model, ds: LiftingSet, *, two_d: str = "gt", noise=None, seed: int = 0,
+                    steps: int | None = None, scale_prior: bool = True, progress: bool = False) -> dict:
+    """MPJPE, P1a and PA-MPJPE (mm) per action and averaged (see :func:`energy3d.metrics.summarize`).
+
+    With ``scale_prior`` (default) predictions are first rescaled about the camera centre to the
+    adult size :data:`BONE_LENGTH_SUM_M`, as ``energy3d lift`` does (no ground truth is used); this
+    changes MPJPE only: P1a and PA-MPJPE are scale-invariant.
+    """
+    p = input_points(ds, two_d, noise or NoiseConfig(), seed)
+    x = to_normalized(p, torch.as_tensor(ds.K))
+    pred = predict(model, x, steps=steps, progress=progress)
+    if scale_prior:
+        pred = torch.as_tensor(rescale_to_bone_length(pred.numpy(), ds.layout))
+    gt = torch.as_tensor(ds.joints_cam)
+    per_pose = {"mpjpe_mm": mpjpe(pred, gt) * 1000, "p1a_mm": p1a(pred, gt) * 1000, "pa_mpjpe_mm": pa_mpjpe(pred, gt) * 1000}
+    out = summarize({k: v.numpy() for k, v in per_pose.items()}, list(ds.action))
+    out["poses"] = len(ds)
+    out["two_d"] = two_d
+    out["mpjpe_scale"] = f"adult-size prior: bones sum to {BONE_LENGTH_SUM_M} m" if scale_prior else "raw model output"
+    return out
+
+
+# ----------------------------------------------------------------------------- evaluation on motion sources
+
+BANDAI_SOURCES = ("bandai", "bandai-test", "bandai-val")
+
+
+def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: str = "gt", units=None,
+                    fps: float = 10.0, steps: int | None = None, seed: int = 0, progress: bool = False) -> dict:
+    """MPJPE / P1a / PA-MPJPE (mm) of a lifting checkpoint on motion seen by virtual cameras.
+
+    Args:
+        checkpoint: lifting checkpoint ``NAME.json``.
+        motion: ``"bandai"`` / ``"bandai-test"`` (the test split), ``"bandai-val"``, or any path
+            :func:`energy3d.data.sources.load_motion` reads (Bandai / Human3.6M npz, BVH file or folder).
+        two_d: ``"gt"`` (exact projections) or ``"noisy"`` (the checkpoint's detector-noise model).
+        units: BVH units (see :func:`energy3d.data.bvh.read_bvh`); ``None`` detects them.
+        fps: frame rate the motion is subsampled to.
+        steps: IGE inner steps (default: as trained).
+        seed: seed of the virtual cameras and the noise.
+
+    Returns:
+        :func:`evaluate_lifter`'s dict with ``source``, ``checkpoint`` and ``model_type`` added.
+    """
+    from energy3d.data.sources import load_motion
+
+    if two_d not in ("gt", "noisy"):
+        raise InputError(f"two_d must be 'gt' or 'noisy', got {two_d!r}")
+    model, meta = load_lifter(checkpoint)
+    data_cfg = from_dict(LiftDataConfig, meta["config"]["data"])
+    if str(motion) in BANDAI_SOURCES:
+        split = "val" if motion == "bandai-val" else "test"
+        ds = load_lifting_split(LiftDataConfig(fps=fps, seed=seed), split)
+        source = f"Bandai npz, {split} split, {fps:g} fps"
+    else:
+        m = load_motion(motion, units=units, fps=fps)
+        ds = build_lifting_set(m, LiftDataConfig(fps=fps, seed=seed), seed_offset=3)
+        source = f"{motion} ({len(m.clips)} clips, {fps:g} fps)"
+    res = evaluate_lifter(model, ds, two_d=two_d, noise=data_cfg.noise, seed=seed, steps=steps, progress=progress)
+    res.update(source=source, checkpoint=str(checkpoint), model_type=meta["model_type"])
+    return res
+
+
+def evaluate_h36m(model, ev, *, steps: int | None = None, scale_prior: bool = True) -> dict:
+    """MPJPE, P1a and PA-MPJPE (mm) of ``model`` on a :class:`~energy3d.data.h36m.H36MEvalSet`, per action.
+
+    Computed by :func:`evaluate_lifter` (same conventions, same result layout) on the file's 2D
+    keypoints. In the world frame (no extrinsics) ``mpjpe_mm`` and ``p1a_mm`` are ``None``
+    everywhere and ``not_reported`` / ``warning`` say why.
+
+    Returns:
+        ``evaluate_lifter``'s dict with ``two_d = "file"`` and ``frame``, ``intrinsics``, ``fps``,
+        ``subjects``, ``truncated``, ``reprojection_px`` added.
+    """
+    from energy3d.data.h36m import NOT_REPORTED_WARNING
+    from energy3d.skeleton import H36M17
+
+    ds = LiftingSet(ev.joints, ev.points_2d, ev.K, ev.action, H36M17)
+    res = evaluate_lifter(model, ds, two_d="gt", steps=steps, scale_prior=scale_prior)
+    res["two_d"] = "file"
+    res["frame"] = ev.frame
+    if ev.frame != "camera":
+        for group in [*res["per_group"].values(), res["average"], res["all"]]:
+            group["mpjpe_mm"] = None
+            group["p1a_mm"] = None
+        res["not_reported"] = ["mpjpe_mm", "p1a_mm"]
+        res["warning"] = NOT_REPORTED_WARNING
+    res.update({"intrinsics": ev.intrinsics, "fps": ev.fps, "subjects": list(ev.subjects),
+                "truncated": ev.truncated, "reprojection_px": ev.reprojection_px})
+    return res
+
+
+def evaluate_h36m_files(checkpoint: str | Path, motion_3d: str | Path, two_d_file: str | Path, *, cameras=None,
+                        fps: float = 10.0, steps: int | None = None) -> tuple[dict, list[str]]:
+    """Evaluate a lifting checkpoint on Human3.6M test subjects with a published 2D file.
+
+    Pairs ``motion_3d`` (``positions_3d``) with ``two_d_file`` (``positions_2d``) by
+    :func:`energy3d.data.h36m.load_h36m_eval` and scores with :func:`evaluate_h36m`.
+
+    Returns:
+        ``(result, notes)``: the result dict (``source``, ``two_d_file``, ``cameras``,
+        ``checkpoint``, ``model_type`` added) and the warnings and notes for the user.
+    """
+    from energy3d.data.h36m import MAX_FRAME_MISMATCH, NOT_REPORTED_WARNING, load_h36m_eval
+
+    if str(motion_3d) in BANDAI_SOURCES:
+        raise InputError("--two-d-file needs --motion set to the matching Human3.6M 3D npz (key positions_3d, "
+                         "e.g. data_3d_h36m.npz)")
+    model, meta = load_lifter(checkpoint)
+    in_layout = get_layout(meta["layouts"]["input"]["name"]).name
+    out_layout = get_layout(meta["layouts"]["output"]["name"]).name
+    if out_layout != "h36m17":
+        raise InputError(f"{checkpoint}: the model outputs layout {out_layout}; Human3.6M ground truth is h36m17")
+    ev = load_h36m_eval(motion_3d, two_d_file, cameras=cameras, fps=fps, subjects="test", input_layout=in_layout)
+    notes = []
+    if ev.frame != "camera":
+        notes.append(f"warning: {NOT_REPORTED_WARNING}")
+    if cameras is None:
+        notes.append(f"warning: intrinsics are {ev.intrinsics}")
+    if ev.truncated:
+        notes.append(f"note: {len(ev.truncated)} 2D/3D pairs differed by at most {MAX_FRAME_MISMATCH} frames "
+                     "and were cut to the shorter (listed under 'truncated' in the JSON)")
+    res = evaluate_h36m(model, ev, steps=steps)
+    res["source"] = (f"Human3.6M {Path(motion_3d).name} + {Path(two_d_file).name} "
+                     f"({', '.join(ev.subjects)}; {ev.fps:g} fps)")
+    res.update(two_d_file=str(two_d_file), cameras=None if cameras is None else str(cameras),
+               checkpoint=str(checkpoint), model_type=meta["model_type"])
+    return res, notes
+
+
+# ----------------------------------------------------------------------------- inference on keypoint files
+
+BUNDLED_LIFTER = Path(__file__).resolve().parents[1] / "assets" / "ige8-lifter.json"
+"""The bundled IGE-8 lifter (trained on Bandai motion with the detector-noise model)."""
+CAMERA_FRAME = "camera frame, metres: x right, y down, z forward (OpenCV); origin at the camera centre"
+
+
+@torch.no_grad()
+def lift_keypoints(model, x: torch.Tensor, layout) -> torch.Tensor:
+    """Lift normalised 2D ``x (N, J_in, 2)`` of people anywhere in the image to camera-frame 3D ``(N, J, 3)``.
+
+    The lifting data shows people near the image centre, so each person is lifted in a virtual
+    camera turned towards them (:func:`energy3d.geometry.camera.centring_rotation`, exact for a
+    pinhole camera), the result rotated back, and rescaled about the camera centre to an adult's
+    size (:func:`rescale_to_bone_length`, the projection is unchanged).
+
+    Args:
+        model: a loaded lifter.
+        x: ``(N, J_in, 2)`` normalised camera coordinates ``(p - c) / f``, finite.
+        layout: the model's output layout (a :class:`~energy3d.skeleton.Skeleton`).
+    """
+    from energy3d.geometry.camera import centring_rotation, rotate_normalized
+
+    R = centring_rotation(x)
+    poses = predict(model, rotate_normalized(x, R)) @ R
+    return torch.as_tensor(rescale_to_bone_length(poses.numpy(), layout))
+
+
+def _image_sizes(kp, image_size, source) -> list[tuple[float, float]]:
+    if image_size:
+        w, h = image_size
+        if not (np.isfinite(w) and np.isfinite(h) and w > 0 and h > 0):
+            raise InputError(f"--image-size must be positive and finite, got {w} x {h}")
+        return [(float(w), float(h))] * len(kp)
+    if kp.image_sizes is not None:
+        return [tuple(map(float, s)) for s in kp.image_sizes]
+    if kp.image_size is not None:
+        return [tuple(map(float, kp.image_size))] * len(kp)
+    raise InputError(f"{source}: the file does not give the image size; pass --image-size W H")
+
+
+@dataclass
+class LiftResult:
+    """What :func:`lift_file` wrote: the output folder, the files, how many people, and warnings."""
+
+    out: Path
+    files: list
+    people: int
+    warnings: list = field(default_factory=list)
+
+
+def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None, image_size=None,
+              focal: float | None = None, checkpoint: str | Path | None = None, max_plot: int = 4) -> LiftResult:
+    """``energy3d lift``: keypoint file -> 3D joints (JSON + npz), a PNG and the HTML viewer.
+
+    Steps: read the keypoints (COCO / OpenPose JSON, npz), convert them to the model's input layout
+    (h36m17: pelvis, thorax, spine and head top are derived, see :mod:`energy3d.skeleton.layouts`),
+    impute zero-confidence joints from their nearest visible neighbour in the kinematic tree
+    (:func:`energy3d.data.keypoints.impute_missing`; a person with fewer than half of the joints
+    detected is an error), normalise with the intrinsics, lift with :func:`lift_keypoints`, and
+    write every output at once (:func:`energy3d.tasks.outputs.atomic_outputs`).
+
+    Intrinsics: the principal point is the image centre; the focal length is ``focal`` or
+    ``1.2 * max(W, H)`` pixels. The image size comes from the file (COCO ``images``, npz
+    ``image_size``) or ``image_size``; without either, an error.
+
+    Args:
+        source: COCO keypoints JSON, OpenPose JSON file or folder, or npz of ``(N, J, 2)``.
+        out: output folder (created; checked writable before the work).
+        layout: joint layout of the input when the file does not say (``coco17``, ``openpose25``, ...).
+        image_size: ``(W, H)`` pixels, if the file has none.
+        focal: focal length in pixels.
+        checkpoint: lifting checkpoint (default: :data:`BUNDLED_LIFTER`).
+        max_plot: people drawn in the PNG.
+    """
+    from energy3d.data.keypoints import impute_missing, read_keypoints
+    from energy3d.geometry.camera import default_intrinsics
+    from energy3d.tasks.outputs import atomic_outputs, check_output_dir
+    from energy3d.viz.html import write_pose_viewer
+    from energy3d.viz.skeleton import plot_lift, plot_lift_grid
+
+    if focal is not None and not (np.isfinite(focal) and focal > 0):
+        raise InputError(f"--focal must be a positive finite number of pixels, got {focal}")
+    if max_plot < 1:
+        raise InputError(f"--max-plot must be >= 1, got {max_plot}")
+    out = check_output_dir(out)
+    ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
+    model, meta = load_lifter(ckpt)
+    in_layout = get_layout(meta["layouts"]["input"]["name"])
+    out_layout = get_layout(meta["layouts"]["output"]["name"])
+
+    kp = read_keypoints(source, layout=layout)
+    if len(kp) == 0:
+        raise InputError(f"{source}: no people found")
+    kp_in = kp.to_layout(in_layout) if kp.layout.name != in_layout.name else kp
+    pts, imputed = impute_missing(kp_in.points, kp_in.confidence, in_layout, names=kp_in.names)
+
+    sizes = _image_sizes(kp, image_size, source)
+    K = torch.stack([default_intrinsics(w, h, focal) for w, h in sizes])
+    x = to_normalized(torch.as_tensor(pts, dtype=torch.float32), K)
+    if not bool(torch.isfinite(x).all()):
+        raise InputError(f"{source}: keypoints give non-finite coordinates")
+    poses = lift_keypoints(model, x, out_layout).numpy()
+    warnings: list[str] = []
+
+    with atomic_outputs(out, "lift") as tmp:
+        doc = {
+            "energy3d": __import__("energy3d").__version__,
+            "input": str(source),
+            "input_layout": kp.layout.name,
+            "layout": {"name": out_layout.name, "joints": list(out_layout.joints), "parents": list(out_layout.parents)},
+            "units": "metres",
+            "frame": CAMERA_FRAME,
+            "note": "The model is trained scale-invariantly (IGE-Net eq. 9): its output is rescaled about the camera "
+                    f"centre so the 16 bones sum to {BONE_LENGTH_SUM_M} m (the training rig's adult size); "
+                    "projections are unchanged, so distance and size are estimates under that prior.",
+            "checkpoint": str(ckpt),
+            "model_type": meta["model_type"],
+            "focal_px": float(K[0, 0, 0]) if focal is None else float(focal),
+            "focal_source": "--focal" if focal is not None else "default 1.2 * max(W, H)",
+            "people": [],
+            "warnings": warnings,
+        }
+        for i, name in enumerate(kp.names):
+            doc["people"].append({
+                "name": name,
+                "image_size": [float(v) for v in sizes[i]],
+                "K": K[i].tolist(),
+                "joints_3d": np.round(poses[i], 5).tolist(),
+                "imputed_joints": [in_layout.joints[j] for j in np.flatnonzero(imputed[i])],
+            })
+        (tmp / "poses.json").write_text(json.dumps(doc, indent=1, allow_nan=False))
+        np.savez(tmp / "poses.npz", joints_3d=poses.astype(np.float32), points_2d=pts.astype(np.float32),
+                 imputed=imputed, K=K.numpy(), names=np.array(kp.names), layout=np.array(out_layout.name))
+        n = min(len(kp), max_plot)
+        if n == 1:
+            plot_lift(tmp / "lift.png", pts[0], poses[0], out_layout, image_size=tuple(sizes[0]), title=kp.names[0])
+        else:
+            plot_lift_grid(tmp / "lift.png", pts[:n], poses[:n], out_layout, names=kp.names[:n], max_people=n,
+                           image_size=tuple(sizes[0]))
+        write_pose_viewer(tmp / "viewer.html", poses, out_layout, names=kp.names,
+                          title=f"energy3d lift: {Path(source).name}", keypoints_2d=pts, image_size=tuple(sizes[0]))
+        files = sorted(f.name for f in tmp.iterdir())
+    return LiftResult(out=out, files=files, people=len(kp), warnings=warnings)
