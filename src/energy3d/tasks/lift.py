@@ -89,9 +89,17 @@ def _baseline_of(model) -> BaselineLifter:
     return model.init if isinstance(model, IGELifter) else model
 
 
-def set_normalization(model, ds: LiftingSet) -> dict:
-    """Fit the input/output standardisation of ``model`` on a training set (exact 2D)."""
-    x = ds.normalized().reshape(len(ds), -1)
+def _exact_inputs(ds: LiftingSet, data: LiftDataConfig | None) -> torch.Tensor:
+    """Noise-free normalised inputs of ``ds`` in the 2D geometry the config trains on (rig or detector)."""
+    if data is None or data.keypoints == "rig":
+        return ds.normalized()
+    p = input_points(ds, "gt", data.noise, data.seed, keypoints=data.keypoints, markers=data.markers)
+    return to_normalized(p, torch.as_tensor(ds.K))
+
+
+def set_normalization(model, ds: LiftingSet, data: LiftDataConfig | None = None) -> dict:
+    """Fit the input/output standardisation of ``model`` on a training set (noise-free 2D of ``data``'s geometry)."""
+    x = _exact_inputs(ds, data).reshape(len(ds), -1)
     y = torch.as_tensor(ds.joints_cam).reshape(len(ds), -1)
     stats = {"in_mean": x.mean(0), "in_std": x.std(0).clamp_min(1e-6),
              "out_mean": y.mean(0), "out_std": y.std(0).clamp_min(1e-6)}
@@ -99,10 +107,11 @@ def set_normalization(model, ds: LiftingSet) -> dict:
     return {k: v.tolist() for k, v in stats.items()}
 
 
-def set_energy_stats(model: IGELifter, ds: LiftingSet, n: int = 20000) -> None:
-    """Standardise the energy networks' inputs with features of true poses (exact 2D) of ``ds``."""
+def set_energy_stats(model: IGELifter, ds: LiftingSet, n: int = 20000, data: LiftDataConfig | None = None) -> None:
+    """Standardise the energy networks' inputs with features of true poses (noise-free 2D) of ``ds``."""
     idx = torch.linspace(0, len(ds) - 1, min(n, len(ds))).long()
-    model.energy.set_feature_stats(torch.as_tensor(ds.joints_cam[idx]), ds.normalized()[idx])
+    sub = ds.subset(idx.numpy())
+    model.energy.set_feature_stats(torch.as_tensor(sub.joints_cam), _exact_inputs(sub, data))
 
 
 class LiftingTask:
@@ -122,11 +131,12 @@ class LiftingTask:
                                  f"b{exp.model.width}-{exp.model.blocks}")
             load_weights(exp.init_from, _baseline_of(self.model))
         else:
-            set_normalization(self.model, self.train_set)
+            set_normalization(self.model, self.train_set, exp.data)
         if isinstance(self.model, IGELifter):
-            set_energy_stats(self.model, self.train_set)
+            set_energy_stats(self.model, self.train_set, data=exp.data)
         self._batches = {}
-        x_val = input_points(self.val_set, exp.data.two_d, exp.data.noise, exp.data.seed)
+        x_val = input_points(self.val_set, exp.data.two_d, exp.data.noise, exp.data.seed, keypoints=exp.data.keypoints,
+                             markers=exp.data.markers)
         n = min(len(self.val_set), exp.val_limit)
         idx = torch.linspace(0, len(self.val_set) - 1, n).long()
         self.val_x = to_normalized(x_val[idx], torch.as_tensor(self.val_set.K[idx]))
@@ -134,9 +144,10 @@ class LiftingTask:
 
     def _b(self, rank, world):
         if (rank, world) not in self._batches:
+            d = self.exp.data
             self._batches[(rank, world)] = LiftingBatches(
-                self.train_set, self.exp.train.batch_size, two_d=self.exp.data.two_d, noise=self.exp.data.noise,
-                seed=self.exp.train.seed, rank=rank, world_size=world)
+                self.train_set, self.exp.train.batch_size, two_d=d.two_d, noise=d.noise, seed=self.exp.train.seed,
+                rank=rank, world_size=world, keypoints=d.keypoints, markers=d.markers, proportions=d.proportions)
         return self._batches[(rank, world)]
 
     def num_batches(self, rank, world):
@@ -221,14 +232,15 @@ def _predict_batch(model, xb, steps, all_iterates):
 
 
 def evaluate_lifter(model, ds: LiftingSet, *, two_d: str = "gt", noise=None, seed: int = 0,
-                    steps: int | None = None, scale_prior: bool = True, progress: bool = False) -> dict:
+                    steps: int | None = None, scale_prior: bool = True, progress: bool = False,
+                    keypoints: str = "rig", markers=None) -> dict:
     """MPJPE, P1a and PA-MPJPE (mm) per action and averaged (see :func:`energy3d.metrics.summarize`).
 
     With ``scale_prior`` (default) predictions are first rescaled about the camera centre to the
     adult size :data:`BONE_LENGTH_SUM_M`, as ``energy3d lift`` does (no ground truth is used); this
     changes MPJPE only: P1a and PA-MPJPE are scale-invariant.
     """
-    p = input_points(ds, two_d, noise or NoiseConfig(), seed)
+    p = input_points(ds, two_d, noise or NoiseConfig(), seed, keypoints=keypoints, markers=markers)
     x = to_normalized(p, torch.as_tensor(ds.K))
     pred = predict(model, x, steps=steps, progress=progress)
     if scale_prior:
@@ -238,6 +250,7 @@ def evaluate_lifter(model, ds: LiftingSet, *, two_d: str = "gt", noise=None, see
     out = summarize({k: v.numpy() for k, v in per_pose.items()}, list(ds.action))
     out["poses"] = len(ds)
     out["two_d"] = two_d
+    out["keypoints"] = keypoints
     out["mpjpe_scale"] = f"adult-size prior: bones sum to {BONE_LENGTH_SUM_M} m" if scale_prior else "raw model output"
     return out
 
@@ -245,40 +258,50 @@ def evaluate_lifter(model, ds: LiftingSet, *, two_d: str = "gt", noise=None, see
 # ----------------------------------------------------------------------------- evaluation on motion sources
 
 BANDAI_SOURCES = ("bandai", "bandai-test", "bandai-val")
+"""Names of the Bandai splits (not files); ``hdm05`` and ``cmu`` name their test splits likewise."""
 
 
 def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: str = "gt", units=None,
-                    fps: float = 10.0, steps: int | None = None, seed: int = 0, progress: bool = False) -> dict:
+                    fps: float = 10.0, steps: int | None = None, seed: int = 0, progress: bool = False,
+                    keypoints: str | None = None) -> dict:
     """MPJPE / P1a / PA-MPJPE (mm) of a lifting checkpoint on motion seen by virtual cameras.
 
     Args:
         checkpoint: lifting checkpoint ``NAME.json``.
-        motion: ``"bandai"`` / ``"bandai-test"`` (the test split), ``"bandai-val"``, or any path
-            :func:`energy3d.data.sources.load_motion` reads (Bandai / Human3.6M npz, BVH file or folder).
+        motion: a named source's test split (``"bandai"``, ``"hdm05"``, ``"cmu"``, also written
+            ``"bandai-test"`` ...), its validation split (``"bandai-val"``, ``"hdm05-val"``,
+            ``"cmu-val"``), or any path :func:`energy3d.data.sources.load_motion` reads (Bandai /
+            Human3.6M npz, BVH file or folder: every clip).
         two_d: ``"gt"`` (exact projections) or ``"noisy"`` (the checkpoint's detector-noise model).
         units: BVH units (see :func:`energy3d.data.bvh.read_bvh`); ``None`` detects them.
         fps: frame rate the motion is subsampled to.
         steps: IGE inner steps (default: as trained).
         seed: seed of the virtual cameras and the noise.
+        keypoints: 2D geometry, ``"rig"`` or ``"detector"`` (default: what the checkpoint trained on).
 
     Returns:
         :func:`evaluate_lifter`'s dict with ``source``, ``checkpoint`` and ``model_type`` added.
     """
+    from energy3d.data.lifting import PERSON_SPLITS
     from energy3d.data.sources import load_motion
 
     if two_d not in ("gt", "noisy"):
         raise InputError(f"two_d must be 'gt' or 'noisy', got {two_d!r}")
     model, meta = load_lifter(checkpoint)
     data_cfg = from_dict(LiftDataConfig, meta["config"]["data"])
-    if str(motion) in BANDAI_SOURCES:
-        split = "val" if motion == "bandai-val" else "test"
-        ds = load_lifting_split(LiftDataConfig(fps=fps, seed=seed), split)
-        source = f"Bandai npz, {split} split, {fps:g} fps"
+    name, _, split = str(motion).partition("-")
+    if name in ("bandai", *PERSON_SPLITS) and split in ("", "test", "val"):
+        split = split or "test"
+        ds = load_lifting_split(LiftDataConfig(source=name, fps=fps, seed=seed), split)
+        source = f"{name} {split} split" + (f" (people {', '.join(PERSON_SPLITS[name][split])})" if name in PERSON_SPLITS
+                                            else "") + f", {fps:g} fps"
     else:
         m = load_motion(motion, units=units, fps=fps)
         ds = build_lifting_set(m, LiftDataConfig(fps=fps, seed=seed), seed_offset=3)
         source = f"{motion} ({len(m.clips)} clips, {fps:g} fps)"
-    res = evaluate_lifter(model, ds, two_d=two_d, noise=data_cfg.noise, seed=seed, steps=steps, progress=progress)
+    geometry = keypoints or data_cfg.keypoints
+    res = evaluate_lifter(model, ds, two_d=two_d, noise=data_cfg.noise, seed=seed, steps=steps, progress=progress,
+                          keypoints=geometry, markers=data_cfg.markers)
     res.update(source=source, checkpoint=str(checkpoint), model_type=meta["model_type"])
     return res
 

@@ -94,8 +94,10 @@ def _new_figure(rows: int, dpi: int):
     return fig
 
 
-def _draw_2d(ax, kp, layout, image_size, conf, label):
+def _draw_2d(ax, kp, layout, image_size, conf, label, image=None):
     jc, bc = side_colours(layout)
+    if image is not None:
+        ax.imshow(image, extent=(0, image.shape[1], image.shape[0], 0), alpha=0.75, zorder=0)
     for (p, c), col in zip(layout.edges, bc):
         ax.plot(kp[[p, c], 0], kp[[p, c], 1], color=col, lw=2.2, solid_capstyle="round")
     vis = np.ones(layout.num_joints, bool) if conf is None else conf > 0
@@ -163,10 +165,10 @@ def _draw_3d(ax, pose, gt, layout, elev, azim, label, legend):
     ax.set_title(label, fontsize=10)
 
 
-def _draw_row(fig, rows, r, kp, pose, gt, layout, image_size, conf, name, novel_az, novel_el):
+def _draw_row(fig, rows, r, kp, pose, gt, layout, image_size, conf, name, novel_az, novel_el, image=None):
     ax = fig.add_subplot(rows, 3, 3 * r + 1)
     prefix = f"{name}: " if name else ""
-    _draw_2d(ax, kp, layout, image_size, conf, f"{prefix}(a) input 2D keypoints")
+    _draw_2d(ax, kp, layout, image_size, conf, f"{prefix}(a) input 2D keypoints", image)
     ax = fig.add_subplot(rows, 3, 3 * r + 2, projection="3d")
     # matplotlib: azim = -90 puts the viewer on the -depth side looking along +depth, x to the right
     _draw_3d(ax, pose, gt, layout, 0.0, -90.0, "(b) 3D, camera view", legend=True)
@@ -197,6 +199,7 @@ def plot_lift(
     novel_azimuth_deg: float = 70.0,
     novel_elevation_deg: float = 10.0,
     dpi: int = 100,
+    image=None,
 ) -> Path:
     """Save one PNG showing a 2D input and its 3D lift: input, camera view, novel view.
 
@@ -213,12 +216,14 @@ def plot_lift(
             panel (c), degrees.
         novel_elevation_deg: elevation of the panel (c) viewpoint above the horizontal, degrees.
         dpi: resolution; the image is ``1500 x 500`` pixels at 100 dpi.
+        image: optional ``(H, W, 3)`` RGB photo drawn under the 2D keypoints of panel (a).
 
     Returns:
         The path written.
 
     Raises:
-        InputError: arrays of the wrong shape for ``layout``, non-finite values, bad ``image_size``.
+        InputError: arrays of the wrong shape for ``layout``, non-finite values, bad ``image_size``
+            or ``image``.
 
     Example:
         >>> import numpy as np
@@ -237,8 +242,13 @@ def plot_lift(
         if conf.shape != (layout.num_joints,):
             raise InputError(f"confidence_2d: expected shape ({layout.num_joints},), got {conf.shape}")
     size = _check_image_size(image_size)
+    if image is not None:
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] not in (3, 4):
+            raise InputError(f"image: expected shape (H, W, 3), got {image.shape}")
+        size = size or (image.shape[1], image.shape[0])
     fig = _new_figure(1, dpi)
-    _draw_row(fig, 1, 0, kp, pose, gt, layout, size, conf, None, novel_azimuth_deg, novel_elevation_deg)
+    _draw_row(fig, 1, 0, kp, pose, gt, layout, size, conf, None, novel_azimuth_deg, novel_elevation_deg, image)
     fig.subplots_adjust(left=0.05, right=0.98, bottom=0.1, top=0.86 if title else 0.92, wspace=0.15)
     if title:
         fig.suptitle(title, fontsize=12)

@@ -1,0 +1,146 @@
+"""A real 2D person-keypoint detector: MediaPipe Pose (BlazePose), offline, on the CPU.
+
+Optional: ``pip install 'energy3d[detect]'`` installs ``mediapipe==0.10.21``, whose wheel carries
+the BlazePose person detector (``pose_detection.tflite``) and the full landmark model
+(``pose_landmark_full.tflite``) under the Apache-2.0 licence; nothing is downloaded at run time.
+Later MediaPipe releases (0.10.30 on) no longer ship these models or the ``solutions`` API.
+
+What it finds: **one person per image** (the pose solution tracks a single person; in a photo of
+several people it returns the one its detector scores highest, usually the largest). Its 33
+landmarks are mapped **by name** to the ``coco17`` layout (``nose``, ``left_eye`` ... ``right_ankle``
+are landmark names of both), with the landmark's ``visibility`` as the confidence; the lifter's
+``h36m17`` joints are then derived from them as for any COCO input (pelvis, thorax and spine as
+midpoints, the head top extrapolated; see :mod:`energy3d.skeleton.layouts`). Landmarks whose
+visibility is below ``min_visibility`` get confidence 0 (not detected), so ``energy3d lift``
+imputes them.
+
+Coordinates: pixels, x right, y down, origin at the top-left corner of the image.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from energy3d.errors import InputError
+from energy3d.skeleton.layouts import COCO17
+
+__all__ = ["INSTALL_HINT", "MEDIAPIPE_VERSION", "PoseDetector", "detect_image_keypoints", "load_rgb"]
+
+MEDIAPIPE_VERSION = "0.10.21"
+INSTALL_HINT = (f"the 2D detector needs MediaPipe {MEDIAPIPE_VERSION}: pip install 'energy3d[detect]' "
+                f"(or pip install mediapipe=={MEDIAPIPE_VERSION})")
+
+
+def _import_pose():
+    try:
+        from mediapipe.python.solutions import pose as mp_pose
+    except ImportError:
+        raise InputError(INSTALL_HINT) from None
+    return mp_pose
+
+
+def load_rgb(path: str | Path) -> np.ndarray:
+    """Read an image file as ``(H, W, 3)`` uint8 RGB (grey and RGBA converted).
+
+    Raises:
+        InputError: missing, empty or unreadable file.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such file")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: the file is empty")
+    try:
+        with Image.open(p) as im:
+            im.load()
+            rgb = im.convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise InputError(f"{p}: not a readable image ({type(e).__name__})") from None
+    a = np.asarray(rgb, dtype=np.uint8)
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise InputError(f"{p}: the image is empty")
+    return a
+
+
+class PoseDetector:
+    """MediaPipe Pose as a callable: ``(H, W, 3)`` uint8 RGB -> ``coco17`` keypoints of one person.
+
+    Args:
+        static_image_mode: True for independent photos (detect in every image); False for the
+            frames of a video (the landmarks of one frame seed the next: tracking, faster).
+        model_complexity: 0, 1 or 2 (lite, full, heavy); the wheel ships the full model (1).
+        min_detection_confidence: person-detector threshold.
+        min_visibility: landmarks below this visibility get confidence 0.
+
+    Example:
+        >>> det = PoseDetector()                                  # doctest: +SKIP
+        >>> pts, conf = det(load_rgb("photo.jpg"))                # doctest: +SKIP
+        >>> pts.shape, conf.shape                                 # doctest: +SKIP
+        ((17, 2), (17,))
+    """
+
+    def __init__(self, *, static_image_mode: bool = True, model_complexity: int = 1,
+                 min_detection_confidence: float = 0.5, min_visibility: float = 0.3):
+        mp_pose = _import_pose()
+        self._index = [int(mp_pose.PoseLandmark[name.upper()]) for name in COCO17.joints]
+        self.min_visibility = float(min_visibility)
+        self._pose = mp_pose.Pose(static_image_mode=static_image_mode, model_complexity=model_complexity,
+                                  min_detection_confidence=min_detection_confidence)
+
+    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Keypoints ``(17, 2)`` pixels and confidences ``(17,)`` of the person found, or ``None``.
+
+        Raises:
+            InputError: ``rgb`` is not ``(H, W, 3)`` uint8.
+        """
+        a = np.asarray(rgb)
+        if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
+            raise InputError(f"image: expected (H, W, 3) uint8 RGB, got shape {a.shape} dtype {a.dtype}")
+        res = self._pose.process(np.ascontiguousarray(a))
+        if res.pose_landmarks is None:
+            return None
+        H, W = a.shape[:2]
+        lm = res.pose_landmarks.landmark
+        pts = np.array([[lm[i].x * W, lm[i].y * H] for i in self._index], dtype=np.float32)
+        vis = np.array([lm[i].visibility for i in self._index], dtype=np.float32)
+        conf = np.where(vis >= self.min_visibility, vis, 0.0).astype(np.float32)
+        return np.where(conf[:, None] > 0, pts, 0.0).astype(np.float32), conf
+
+    def close(self) -> None:
+        self._pose.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def detect_image_keypoints(path: str | Path, detector: PoseDetector | None = None) -> dict:
+    """Detect one person in an image file; the result in the COCO keypoint-results form.
+
+    Returns:
+        ``{"image": name, "image_size": [W, H], "layout": "coco17", "keypoints": [x, y, c] * 17,
+        "score": mean confidence, "detector": "mediapipe-<version> pose (BlazePose full)"}``, with
+        ``keypoints`` ``None`` when no person was found.
+    """
+    rgb = load_rgb(path)
+    own = detector is None
+    det = PoseDetector() if own else detector
+    try:
+        found = det(rgb)
+    finally:
+        if own:
+            det.close()
+    H, W = rgb.shape[:2]
+    doc = {"image": Path(path).name, "image_size": [int(W), int(H)], "layout": "coco17",
+           "detector": f"mediapipe-{MEDIAPIPE_VERSION} pose (BlazePose full)", "keypoints": None, "score": 0.0}
+    if found is not None:
+        pts, conf = found
+        doc["keypoints"] = np.concatenate([pts, conf[:, None]], axis=1).round(3).reshape(-1).tolist()
+        doc["score"] = float(conf.mean())
+    return doc
