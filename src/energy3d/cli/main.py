@@ -199,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint: PATH or PATH.json (writes PATH.json + PATH.safetensors); torchscript: the .pt file")
     x.add_argument("--format", choices=["checkpoint", "torchscript"], default="checkpoint",
                    help="'checkpoint' (default): an energy3d checkpoint copy; 'torchscript': a lifter that runs "
-                        "with torch.jit.load alone, (B, J, 2) normalised 2D -> (B, J, 3) metres (lifting models only)")
+                        "with torch.jit.load alone, (B, J, 2) normalised 2D -> (B, J, 3) metres as energy3d lift "
+                        "gives them (lifting models only)")
     x.add_argument("--half", action="store_true", help="checkpoint format: store floating-point weights as float16")
     x.set_defaults(func=cmd_export)
     return p

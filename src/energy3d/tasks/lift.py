@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -49,13 +50,28 @@ BONE_LENGTH_SUM_M = 3.54
 """Sum of the 16 h36m17 bone lengths of the Bandai training rig (metres; std 6 mm over frames)."""
 
 
-def rescale_to_bone_length(poses: np.ndarray, layout, total: float = BONE_LENGTH_SUM_M) -> np.ndarray:
+def rescale_to_bone_length(poses, layout, total: float = BONE_LENGTH_SUM_M):
     """Scale camera-frame poses ``(N, J, 3)`` about the camera centre so their bones sum to ``total`` m.
 
     Lifting models are trained scale-invariantly (IGE-Net eq. 9), so their absolute size is
     arbitrary; scaling about the camera centre leaves the projection, and so the fit to the 2D
     input, unchanged.
+
+    Args:
+        poses: ``(N, J, 3)`` numpy array or tensor (a tensor on any device, traceable: the
+            TorchScript export runs this on its output).
+        layout: the poses' joint layout (its ``edges`` are the bones).
+        total: the bones' sum after scaling, metres.
+
+    Returns:
+        The scaled poses, of the input's type (and device).
     """
+    if poses.ndim != 3 or poses.shape[-2:] != (layout.num_joints, 3):
+        raise InputError(f"rescale_to_bone_length: expected poses of shape (N, {layout.num_joints}, 3) in layout "
+                         f"{layout.name}, got {tuple(poses.shape)}")
+    if isinstance(poses, torch.Tensor):
+        L = sum(torch.linalg.vector_norm(poses[:, c] - poses[:, p], dim=-1) for p, c in layout.edges)
+        return poses * (total / L.clamp_min(1e-9))[:, None, None]
     L = sum(np.linalg.norm(poses[:, c] - poses[:, p], axis=-1) for p, c in layout.edges)
     return poses * (total / np.maximum(L, 1e-9))[:, None, None]
 
@@ -200,12 +216,12 @@ def predict(model, x: torch.Tensor, *, batch_size: int = 4096, steps: int | None
             progress: bool = False):
     """Lift normalised 2D ``x (N, J2, 2)`` to camera-frame 3D ``(N, J, 3)`` in batches (eval mode).
 
-    With ``all_iterates`` an IGE model returns ``(T+1, N, J, 3)``.
+    ``N = 0`` gives an empty result. With ``all_iterates`` an IGE model returns ``(T+1, N, J, 3)``.
     """
     model.eval()
     outs = []
     with progress_bar(progress, "lifting", total=x.shape[0]) as advance:
-        for s in range(0, x.shape[0], batch_size):
+        for s in range(0, max(x.shape[0], 1), batch_size):  # N = 0: one empty batch gives the shape
             xb = x[s:s + batch_size]
             outs.append(_predict_batch(model, xb, steps, all_iterates))
             advance(xb.shape[0])
@@ -357,25 +373,46 @@ BUNDLED_LIFTER = Path(__file__).resolve().parents[1] / "assets" / "ige8-lifter.j
 CAMERA_FRAME = "camera frame, metres: x right, y down, z forward (OpenCV); origin at the camera centre"
 
 
-@torch.no_grad()
-def lift_keypoints(model, x: torch.Tensor, layout) -> torch.Tensor:
-    """Lift normalised 2D ``x (N, J_in, 2)`` of people anywhere in the image to camera-frame 3D ``(N, J, 3)``.
+def lift_centred(lift: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, layout,
+                 total: float = BONE_LENGTH_SUM_M) -> torch.Tensor:
+    """Lift people anywhere in the image: a virtual camera turned towards each, then adult size.
 
     The lifting data shows people near the image centre, so each person is lifted in a virtual
     camera turned towards them (:func:`energy3d.geometry.camera.centring_rotation`, exact for a
     pinhole camera), the result rotated back, and rescaled about the camera centre to an adult's
-    size (:func:`rescale_to_bone_length`, the projection is unchanged).
+    size (:func:`rescale_to_bone_length`; the projection is unchanged). The one definition of what
+    ``energy3d lift`` returns: :func:`lift_keypoints` and the TorchScript export
+    (:class:`energy3d.tasks.export.LifterExport`) both call it. Torch ops only, traceable,
+    batch-size free, ``N = 0`` included.
+
+    Args:
+        lift: ``(N, J_in, 2) -> (N, J, 3)``, the raw lifter (e.g. :func:`predict` of a model); its
+            result must be on ``x``'s device.
+        x: ``(N, J_in, 2)`` normalised camera coordinates ``(p - c) / f``, finite.
+        layout: the output layout (a :class:`~energy3d.skeleton.Skeleton`).
+        total: bone-length sum of the result, metres.
+
+    Returns:
+        ``(N, J, 3)`` camera-frame metres (x right, y down, z forward).
+    """
+    from energy3d.geometry.camera import centring_rotation, rotate_normalized
+
+    R = centring_rotation(x)
+    return rescale_to_bone_length(lift(rotate_normalized(x, R)) @ R, layout, total)
+
+
+@torch.no_grad()
+def lift_keypoints(model, x: torch.Tensor, layout) -> torch.Tensor:
+    """Lift normalised 2D ``x (N, J_in, 2)`` of people anywhere in the image to camera-frame 3D ``(N, J, 3)``.
+
+    :func:`lift_centred` with :func:`predict`.
 
     Args:
         model: a loaded lifter.
         x: ``(N, J_in, 2)`` normalised camera coordinates ``(p - c) / f``, finite.
         layout: the model's output layout (a :class:`~energy3d.skeleton.Skeleton`).
     """
-    from energy3d.geometry.camera import centring_rotation, rotate_normalized
-
-    R = centring_rotation(x)
-    poses = predict(model, rotate_normalized(x, R)) @ R
-    return torch.as_tensor(rescale_to_bone_length(poses.numpy(), layout))
+    return lift_centred(lambda xr: predict(model, xr), x, layout)
 
 
 def _image_sizes(kp, image_size, source) -> list[tuple[float, float]]:
