@@ -43,6 +43,7 @@ from energy3d.metrics import mpjpe, p1a, pa_mpjpe, summarize
 from energy3d.models.lifter import BaselineLifter, IGELifter, LifterConfig, build_lifter
 from energy3d.skeleton import get_layout
 from energy3d.train.checkpoint import load_weights, read_checkpoint_meta
+from energy3d.train.device import module_device, resolve_device
 from energy3d.train.loop import TrainConfig, progress_bar
 
 MODEL_TYPES = ("baseline_lifter", "ige_lifter")
@@ -196,8 +197,15 @@ def lifter_meta(model, exp: LiftExperiment) -> dict:
     }
 
 
-def load_lifter(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """Load a lifting checkpoint (``NAME.json`` + ``NAME.safetensors``) in eval mode on CPU."""
+def load_lifter(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Load a lifting checkpoint (``NAME.json`` + ``NAME.safetensors``) in eval mode.
+
+    The weights are read on the CPU, then the model is moved to ``device`` (see
+    :func:`energy3d.train.device.resolve_device`).
+
+    Returns:
+        ``(model, meta)``: the model on ``device`` and the checkpoint's JSON description.
+    """
     meta = read_checkpoint_meta(path, MODEL_TYPES)
     try:
         exp = from_dict(LiftExperiment, meta["config"], where=f"{path} config")
@@ -207,7 +215,7 @@ def load_lifter(path: str | Path) -> tuple[torch.nn.Module, dict]:
     if model_type(model) != meta["model_type"]:
         raise InputError(f"{path}: config describes a {model_type(model)}, the checkpoint says {meta['model_type']}")
     load_weights(path, model)
-    model.eval()
+    model.to(resolve_device(device)).eval()
     return model, meta
 
 
@@ -216,14 +224,18 @@ def predict(model, x: torch.Tensor, *, batch_size: int = 4096, steps: int | None
             progress: bool = False):
     """Lift normalised 2D ``x (N, J2, 2)`` to camera-frame 3D ``(N, J, 3)`` in batches (eval mode).
 
-    ``N = 0`` gives an empty result. With ``all_iterates`` an IGE model returns ``(T+1, N, J, 3)``.
+    Each batch is moved to the model's device (:func:`energy3d.train.device.module_device`) and
+    its result back to the CPU, so the model may sit on any device; the result is always on the
+    CPU. ``N = 0`` gives an empty result. With ``all_iterates`` an IGE model returns
+    ``(T+1, N, J, 3)``.
     """
     model.eval()
+    dev = module_device(model)
     outs = []
     with progress_bar(progress, "lifting", total=x.shape[0]) as advance:
         for s in range(0, max(x.shape[0], 1), batch_size):  # N = 0: one empty batch gives the shape
             xb = x[s:s + batch_size]
-            outs.append(_predict_batch(model, xb, steps, all_iterates))
+            outs.append(_predict_batch(model, xb.to(dev), steps, all_iterates).cpu())
             advance(xb.shape[0])
     return torch.cat(outs, dim=1 if all_iterates else 0)
 
@@ -264,7 +276,8 @@ BANDAI_SOURCES = ("bandai", "bandai-test", "bandai-val")
 
 
 def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: str = "gt", units=None,
-                    fps: float = 10.0, steps: int | None = None, seed: int = 0, progress: bool = False) -> dict:
+                    fps: float = 10.0, steps: int | None = None, seed: int = 0, progress: bool = False,
+                    device: str | torch.device = "cpu") -> dict:
     """MPJPE / P1a / PA-MPJPE (mm) of a lifting checkpoint on motion seen by virtual cameras.
 
     Args:
@@ -276,6 +289,7 @@ def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: st
         fps: frame rate the motion is subsampled to.
         steps: IGE inner steps (default: as trained).
         seed: seed of the virtual cameras and the noise.
+        device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); metrics are computed on the CPU.
 
     Returns:
         :func:`evaluate_lifter`'s dict with ``source``, ``checkpoint`` and ``model_type`` added.
@@ -284,7 +298,8 @@ def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: st
 
     if two_d not in ("gt", "noisy"):
         raise InputError(f"two_d must be 'gt' or 'noisy', got {two_d!r}")
-    model, meta = load_lifter(checkpoint)
+    device = resolve_device(device)
+    model, meta = load_lifter(checkpoint, device)
     data_cfg = from_dict(LiftDataConfig, meta["config"]["data"])
     if str(motion) in BANDAI_SOURCES:
         split = "val" if motion == "bandai-val" else "test"
@@ -329,11 +344,13 @@ def evaluate_h36m(model, ev, *, steps: int | None = None, scale_prior: bool = Tr
 
 
 def evaluate_h36m_files(checkpoint: str | Path, motion_3d: str | Path, two_d_file: str | Path, *, cameras=None,
-                        fps: float = 10.0, steps: int | None = None) -> tuple[dict, list[str]]:
+                        fps: float = 10.0, steps: int | None = None,
+                        device: str | torch.device = "cpu") -> tuple[dict, list[str]]:
     """Evaluate a lifting checkpoint on Human3.6M test subjects with a published 2D file.
 
     Pairs ``motion_3d`` (``positions_3d``) with ``two_d_file`` (``positions_2d``) by
-    :func:`energy3d.data.h36m.load_h36m_eval` and scores with :func:`evaluate_h36m`.
+    :func:`energy3d.data.h36m.load_h36m_eval` and scores with :func:`evaluate_h36m`; the model
+    runs on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``), the metrics on the CPU.
 
     Returns:
         ``(result, notes)``: the result dict (``source``, ``two_d_file``, ``cameras``,
@@ -344,7 +361,8 @@ def evaluate_h36m_files(checkpoint: str | Path, motion_3d: str | Path, two_d_fil
     if str(motion_3d) in BANDAI_SOURCES:
         raise InputError("--two-d-file needs --motion set to the matching Human3.6M 3D npz (key positions_3d, "
                          "e.g. data_3d_h36m.npz)")
-    model, meta = load_lifter(checkpoint)
+    device = resolve_device(device)
+    model, meta = load_lifter(checkpoint, device)
     in_layout = get_layout(meta["layouts"]["input"]["name"]).name
     out_layout = get_layout(meta["layouts"]["output"]["name"]).name
     if out_layout != "h36m17":
@@ -405,14 +423,15 @@ def lift_centred(lift: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, 
 def lift_keypoints(model, x: torch.Tensor, layout) -> torch.Tensor:
     """Lift normalised 2D ``x (N, J_in, 2)`` of people anywhere in the image to camera-frame 3D ``(N, J, 3)``.
 
-    :func:`lift_centred` with :func:`predict`.
+    :func:`lift_centred` with :func:`predict`: the model runs on its own device, the rotations and
+    the rescale on ``x``'s; the result is on ``x``'s device.
 
     Args:
-        model: a loaded lifter.
+        model: a loaded lifter (on any device).
         x: ``(N, J_in, 2)`` normalised camera coordinates ``(p - c) / f``, finite.
         layout: the model's output layout (a :class:`~energy3d.skeleton.Skeleton`).
     """
-    return lift_centred(lambda xr: predict(model, xr), x, layout)
+    return lift_centred(lambda xr: predict(model, xr).to(xr.device), x, layout)
 
 
 def _image_sizes(kp, image_size, source) -> list[tuple[float, float]]:
@@ -439,7 +458,8 @@ class LiftResult:
 
 
 def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None, image_size=None,
-              focal: float | None = None, checkpoint: str | Path | None = None, max_plot: int = 4) -> LiftResult:
+              focal: float | None = None, checkpoint: str | Path | None = None, max_plot: int = 4,
+              device: str | torch.device = "cpu") -> LiftResult:
     """``energy3d lift``: keypoint file -> 3D joints (JSON + npz), a PNG and the HTML viewer.
 
     Steps: read the keypoints (COCO / OpenPose JSON, npz), convert them to the model's input layout
@@ -461,6 +481,7 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
         focal: focal length in pixels.
         checkpoint: lifting checkpoint (default: :data:`BUNDLED_LIFTER`).
         max_plot: people drawn in the PNG.
+        device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); checked before anything is written.
     """
     from energy3d.data.keypoints import impute_missing, read_keypoints
     from energy3d.geometry.camera import default_intrinsics
@@ -472,9 +493,10 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
         raise InputError(f"--focal must be a positive finite number of pixels, got {focal}")
     if max_plot < 1:
         raise InputError(f"--max-plot must be >= 1, got {max_plot}")
+    device = resolve_device(device)
     out = check_output_dir(out)
     ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
-    model, meta = load_lifter(ckpt)
+    model, meta = load_lifter(ckpt, device)
     in_layout = get_layout(meta["layouts"]["input"]["name"])
     out_layout = get_layout(meta["layouts"]["output"]["name"])
 
