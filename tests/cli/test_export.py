@@ -18,8 +18,9 @@ from energy3d.errors import InputError
 from energy3d.tasks.export import (
     TORCHSCRIPT_META, LifterExport, _check_trace, export_checkpoint, export_torchscript, half_state_dict,
 )
-from energy3d.tasks.lift import LiftExperiment, lifter_meta, load_lifter
-from energy3d.models.lifter import LifterConfig, build_lifter
+from energy3d.tasks.lift import BONE_LENGTH_SUM_M, LiftExperiment, lift_centred, lift_keypoints, lifter_meta, load_lifter
+from energy3d.models.lifter import BaselineLifter, LifterConfig, build_lifter
+from energy3d.skeleton import H36M17
 from energy3d.models.voxel import VoxelModelConfig, build_voxel_model
 from energy3d.train.checkpoint import save_checkpoint
 from energy3d.tasks.voxel import VoxelDataConfig, VoxelExperiment, load_voxel_model, voxel_meta
@@ -81,6 +82,11 @@ def ckpts(tmp_path_factory):
 def poses_2d():
     """``(40, 17, 2)`` normalised h36m17 keypoints of synthetic people (realistic lifter input)."""
     return synthetic_lifting_set(40, seed=3).normalized()
+
+
+def _off_centre(x: torch.Tensor, centre=(0.4, -0.3)) -> torch.Tensor:
+    """The same people moved in the image so that each one's mean normalised position is ``centre``."""
+    return x - x.mean(1, keepdim=True) + torch.tensor(centre)
 
 
 def _pose_rel_err(a: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -200,7 +206,8 @@ def test_torchscript_bundled_ige_runs_without_energy3d(ckpts, poses_2d, tmp_path
     rc, out, err = run_cli(["export", ckpts["bundled"], "--format", "torchscript", "--out", pt], capsys)
     assert rc == 0, err
     assert out.count("\n") == 1 and f"({pt.stat().st_size} bytes" in out
-    xs = [poses_2d[:7], poses_2d[7:8], poses_2d]  # traced at batch 2: other batch sizes must work
+    # traced at batch 2: other batch sizes must work, the empty batch and people off the image centre too
+    xs = [poses_2d[:7], poses_2d[7:8], poses_2d, _off_centre(poses_2d[:9]), poses_2d[:0]]
     torch.save(xs, tmp_path / "x.pt")
     (tmp_path / "run.py").write_text(_STANDALONE)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -210,15 +217,17 @@ def test_torchscript_bundled_ige_runs_without_energy3d(ckpts, poses_2d, tmp_path
     assert r.stdout.strip() == "energy3d-torchscript"
     ys = torch.load(tmp_path / "y.pt")
     model, _ = load_lifter(ckpts["bundled"])
-    eager = LifterExport(model)
+    eager = LifterExport(model, H36M17)
     with torch.no_grad():
         for x, y in zip(xs, ys):
             assert y.shape == (x.shape[0], 17, 3) and y.dtype == torch.float32
+            if x.shape[0] == 0:
+                continue
             # the same ops as the eager closed-form module ...
             assert torch.allclose(y, eager(x), atol=1e-5, rtol=0)
-            # ... and the model's eval forward (CPU: the fused numba descent); float32 rounding of
-            # 8 steps differs by about 4e-7 of the pose's size, so 1e-5 of it is a tight bound
-            assert _pose_rel_err(y, model(x)).max() < 1e-5
+            # ... and energy3d lift (CPU: the fused numba descent); float32 rounding of 8 steps
+            # differs by about 4e-7 of the pose's size, so 1e-5 of it is a tight bound
+            assert _pose_rel_err(y, lift_keypoints(model, x, H36M17)).max() < 1e-5
     # the file describes itself
     extra = {TORCHSCRIPT_META: ""}
     torch.jit.load(str(pt), _extra_files=extra)
@@ -227,7 +236,8 @@ def test_torchscript_bundled_ige_runs_without_energy3d(ckpts, poses_2d, tmp_path
     assert meta["output"]["shape"] == ["B", 17, 3] and meta["output"]["layout"] == "h36m17"
     assert "(p - c) / f" in meta["input"]["units"] and meta["output"]["units"].startswith("metres, camera frame")
     assert meta["layouts"]["input"]["joints"][0] == "Hip" and len(meta["layouts"]["output"]["parents"]) == 17
-    assert "8 unrolled steps" in meta["computation"]
+    assert "8 unrolled steps" in meta["computation"] and "virtual camera" in meta["computation"]
+    assert f"bones sum to {BONE_LENGTH_SUM_M} m" in meta["output"]["scale"] and "B >= 0" in meta["batch"]
 
 
 @pytest.mark.parametrize("which", ["baseline", "ige"])
@@ -237,13 +247,55 @@ def test_torchscript_tiny_lifters_match_model(which, ckpts, poses_2d, tmp_path):
     model, _ = load_lifter(ckpts[which])
     with torch.no_grad():
         for x in (poses_2d[:3], poses_2d):
-            y, ref = m(x), model(x)
+            y, ref = m(x), lift_keypoints(model, x, H36M17)
             assert not y.requires_grad
             assert _pose_rel_err(y, ref).max() < 1e-5
             if which == "ige":  # the inner steps matter: the traced output is not the initial estimate
-                assert (y - model.init(x)).abs().max() > 1e-3
+                # (relative: the rescale to an adult's bone lengths shrinks these tiny random models)
+                assert _pose_rel_err(y, lift_centred(model.init, x, H36M17)).max() > 1e-4
     assert {n for n, _ in m.named_parameters()} >= ({"optimizer.lr", "optimizer.clip", "optimizer.momentum"}
                                                      if which == "ige" else {"init.out.weight"})
+
+
+@pytest.mark.parametrize("which", ["baseline", "ige"])
+def test_torchscript_equals_lift_for_people_off_the_image_centre(which, ckpts, poses_2d, tmp_path):
+    """The export turns a virtual camera towards each person and rescales, as ``energy3d lift`` does.
+
+    People whose mean normalised position is (0.4, -0.3) (about a third of the image off centre);
+    traced at batch 2, run at 9 and 40. The raw model output, which the export gave before, is
+    far from ``lift`` there: the centring and the rescale are really in the trace.
+    """
+    pt = export_torchscript(ckpts[which], tmp_path / f"{which}.pt")
+    m = torch.jit.load(str(pt))
+    model, _ = load_lifter(ckpts[which])
+    with torch.no_grad():
+        for x in (_off_centre(poses_2d[:9]), _off_centre(poses_2d, (-0.35, 0.25))):
+            y, ref = m(x), lift_keypoints(model, x, H36M17)
+            assert y.shape == ref.shape == (x.shape[0], 17, 3)
+            assert _pose_rel_err(y, ref).max() < 1e-5
+            bones = sum((y[:, c] - y[:, p]).norm(dim=-1) for p, c in H36M17.edges)
+            assert torch.allclose(bones, torch.full_like(bones, BONE_LENGTH_SUM_M), rtol=1e-5)
+            raw = torch.as_tensor(model(x))
+            raw = raw * (BONE_LENGTH_SUM_M / sum((raw[:, c] - raw[:, p]).norm(dim=-1) for p, c in H36M17.edges))[:, None, None]
+            assert (y - raw).abs().max() > 0.05  # metres: the uncentred lift is another pose
+
+
+@pytest.mark.parametrize("which", ["baseline", "ige"])
+def test_torchscript_accepts_an_empty_batch(which, ckpts, tmp_path):
+    pt = export_torchscript(ckpts[which], tmp_path / f"{which}.pt")
+    m = torch.jit.load(str(pt))
+    model, _ = load_lifter(ckpts[which])
+    with torch.no_grad():
+        y = m(torch.zeros(0, 17, 2))
+        ref = lift_keypoints(model, torch.zeros(0, 17, 2), H36M17)
+    assert y.shape == ref.shape == (0, 17, 3) and y.dtype == torch.float32
+
+
+def test_lifter_export_checks_its_layout():
+    with pytest.raises(InputError, match="outputs 17 joints, layout mpii16 has 16"):
+        LifterExport(BaselineLifter(17, 17, width=8, blocks=1), "mpii16")
+    with pytest.raises(InputError, match="expected a BaselineLifter or IGELifter"):
+        LifterExport(torch.nn.Linear(2, 2), H36M17)
 
 
 def test_trace_check_catches_a_baked_in_batch_size():

@@ -238,3 +238,21 @@ def test_bad_shapes_and_focal_raise():
     with pytest.raises(InputError, match="up_axis"):
         orbit_camera(torch.zeros(3), 1.0, 0.0, 0.0, up_axis="x")
     assert issubclass(InputError, ValueError)
+
+
+def test_centring_rotation_follows_the_device_and_traces_batch_free():
+    """Built from ``x`` alone: on ``x``'s device, and a trace at one batch size runs at others (0 too)."""
+    import warnings
+
+    from energy3d.geometry.camera import centring_rotation, rotate_normalized
+
+    x = torch.randn(2, 17, 2) * 0.1 + torch.tensor([0.4, -0.3])
+    assert centring_rotation(x.to("meta")).is_meta
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(lambda v: rotate_normalized(v, centring_rotation(v)), x)
+    for n in (5, 0):
+        v = torch.randn(n, 17, 2) * 0.1 + torch.tensor([0.4, -0.3])
+        got, want = traced(v), rotate_normalized(v, centring_rotation(v))
+        assert got.shape == (n, 17, 2) and torch.allclose(got, want, atol=1e-6)
+    assert centring_rotation(torch.zeros(0, 17, 2)).shape == (0, 3, 3)

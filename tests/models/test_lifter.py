@@ -122,3 +122,47 @@ def test_inference_under_no_grad_with_two_threads():
         torch.set_num_threads(before)
     assert len(seen) > 1 and not any(seen)
     assert its[-1].shape == (3000, 17, 3) and not its[-1].requires_grad
+
+
+def test_fused_and_closed_form_inference_give_the_same_iterates():
+    """The two graph-free inference paths: the fused numba descent (CPU) and the torch closed form
+    (every other device, and the TorchScript export). float64, so any difference beyond rounding
+    (a wrong constant, clip, momentum or step unit in either) would show."""
+    m = _ige().double().eval()
+    with torch.no_grad():
+        m.optimizer.clip.fill_(2.0)  # clip active in some coordinates
+    x = torch.randn(37, 17, 2, dtype=torch.float64) * 0.1
+    assert m.energy.can_descend(None, x)
+    with torch.no_grad():
+        fused = m.iterate(x).iterates  # CPU tensors: the fused path
+        closed = m.closed_form_iterate(x).iterates
+    assert len(fused) == len(closed) == 4
+    for a, b in zip(fused, closed):
+        assert torch.allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert (fused[-1] - fused[0]).abs().max() > 1e-3
+
+
+def test_inference_path_follows_the_tensor_device():
+    """The fused kernels are CPU-only: ``can_descend`` judges the tensors' device, not a setting."""
+    m = _ige().eval()
+    x = torch.randn(4, 17, 2) * 0.1
+    with torch.no_grad():
+        assert m.energy.can_descend(None, x)
+        assert not m.energy.can_descend(None, x.to("meta"))
+        assert not m.energy.can_descend(x.new_zeros(4, 17, 3).to("meta"), x)
+
+
+def test_closed_form_with_given_weights_and_an_empty_batch():
+    m = _ige().eval()
+    x = torch.randn(6, 17, 2) * 0.1
+    with torch.no_grad():
+        ref = m.closed_form_iterate(x).iterates[-1]
+        w = m.energy.inference_weights()
+        assert torch.equal(m.closed_form_iterate(x, weights=w, record_grad_norms=False).iterates[-1], ref)
+        # other weights are really used: zero energy weights leave the initial estimate
+        zero = type(w)(**{k: (torch.zeros_like(v) if k in ("W2f", "W2r") else v) for k, v in vars(w).items()})
+        info = m.closed_form_iterate(x, weights=zero, record_grad_norms=False)
+        assert torch.allclose(info.iterates[-1], m.init(x)) and info.grad_norms == []
+        for model in (m, m.init):
+            assert model(torch.zeros(0, 17, 2)).shape == (0, 17, 3)
+        assert [t.shape for t in m.closed_form_iterate(torch.zeros(0, 17, 2)).iterates] == [(0, 17, 3)] * 4

@@ -171,3 +171,19 @@ def test_baseline_world_task_and_focal_loss():
     with pytest.raises(InputError):
         load_voxel_model("nonexistent/best.json")
     assert isinstance(build_voxel_model(tiny_cfg(type="baseline")), VoxelBaseline)
+
+
+def test_inference_ops_follow_the_device():
+    """Features, the chunked upsampling and the in-place energy step create nothing on a fixed device:
+    run on the ``meta`` device (shapes only; ``resize_grid_into`` once built its interpolation tables
+    on the CPU, which a GPU grid would refuse), everything stays there."""
+    from energy3d.models.voxel import resize_grid_into
+
+    m = VoxelIGE(tiny_cfg()).eval().to("meta")
+    with torch.no_grad():
+        feats, y0 = m.features(torch.rand(2, 3, 64, 64, device="meta"), resize=False)
+        y = resize_grid_into(y0, y0.new_empty((2, 16, 16, 16)))
+        out = m.energy.logit_step_(y, feats, 0.1, 0.5)
+        e = m.energy(torch.sigmoid(y), feats)
+    assert all(f.is_meta for f in feats) and y0.is_meta and out is y and y.is_meta and y.shape == (2, 16, 16, 16)
+    assert e.is_meta and e.shape == (2,)

@@ -26,7 +26,7 @@ def cmd_fit(args) -> int:
     from energy3d.tasks.fit import fit_experiment
 
     res = fit_experiment(args.config, overrides=args.set, out=args.out, restart=args.restart,
-                         progress=not args.quiet, stop_after=args.stop_after)
+                         progress=not args.quiet, stop_after=args.stop_after, device=args.device)
     if res.stopped:
         print(f"stopped after {args.stop_after} batches; run the same command again to resume")
         return 0
@@ -40,7 +40,9 @@ def cmd_evaluate(args) -> int:
     from energy3d.viz.tables import print_lift_table, print_voxel_table
     from energy3d.tasks.outputs import check_output_file, write_json
     from energy3d.train.checkpoint import read_checkpoint_meta
+    from energy3d.train.device import resolve_device
 
+    resolve_device(args.device)
     if args.json:
         check_output_file(args.json, suffixes=(".json",))
     kind = str(read_checkpoint_meta(args.checkpoint).get("model_type", ""))
@@ -54,7 +56,7 @@ def cmd_evaluate(args) -> int:
         from energy3d.tasks.voxel import evaluate_voxel_checkpoint
 
         res = evaluate_voxel_checkpoint(args.checkpoint, resolutions=args.resolution, split=args.split or "test",
-                                        limit=args.limit, steps=args.steps, progress=progress)
+                                        limit=args.limit, steps=args.steps, progress=progress, device=args.device)
         print_voxel_table(res)
     else:
         voxel_only = [f for f, v in (("--resolution", args.resolution), ("--split", args.split), ("--limit", args.limit))
@@ -67,14 +69,14 @@ def cmd_evaluate(args) -> int:
             from energy3d.tasks.lift import evaluate_h36m_files
 
             res, notes = evaluate_h36m_files(args.checkpoint, motion, args.two_d_file, cameras=args.cameras,
-                                             fps=args.fps, steps=args.steps)
+                                             fps=args.fps, steps=args.steps, device=args.device)
             for n in notes:
                 _warn("evaluate", n)
         else:
             from energy3d.tasks.lift import evaluate_motion
 
             res = evaluate_motion(args.checkpoint, motion, two_d=args.two_d or "gt", units=args.units, fps=args.fps,
-                                  steps=args.steps, seed=args.seed, progress=progress)
+                                  steps=args.steps, seed=args.seed, progress=progress, device=args.device)
         print_lift_table(res)
     if args.json:
         write_json(args.json, res)
@@ -86,7 +88,7 @@ def cmd_lift(args) -> int:
     from energy3d.tasks.lift import lift_file
 
     res = lift_file(args.input, args.out, layout=args.layout, image_size=args.image_size, focal=args.focal,
-                    checkpoint=args.checkpoint, max_plot=args.max_plot)
+                    checkpoint=args.checkpoint, max_plot=args.max_plot, device=args.device)
     for w in res.warnings:
         _warn("lift", w)
     noun = "person" if res.people == 1 else "people"
@@ -98,7 +100,7 @@ def cmd_reconstruct(args) -> int:
     from energy3d.tasks.voxel import reconstruct
 
     res = reconstruct(args.image, args.out, resolution=args.resolution, checkpoint=args.checkpoint, mesh=args.mesh,
-                      threshold=args.threshold, steps=args.steps, frame=args.frame)
+                      threshold=args.threshold, steps=args.steps, frame=args.frame, device=args.device)
     for w in res.warnings:
         _warn("reconstruct", w)
     print(f"reconstructed {args.image} at {res.resolution}^3 in {res.seconds['total_before_writing']:.2f} s "
@@ -131,6 +133,11 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _device_flag(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--device", default="cpu", metavar="DEVICE",
+                        help=f"cpu (default), cuda or cuda:N: the device to {what}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="energy3d", description="Energy-based 3D inference from 2D observations.")
     p.add_argument("--version", action="version", version=f"energy3d {__version__}")
@@ -143,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--restart", action="store_true", help="ignore saved state and start over")
     f.add_argument("--quiet", action="store_true", help="no progress bar")
     f.add_argument("--stop-after", type=int, default=None, metavar="N", help=argparse.SUPPRESS)
+    _device_flag(f, "train on (under torchrun, cuda means cuda:LOCAL_RANK on each rank)")
     f.set_defaults(func=cmd_fit)
 
     e = sub.add_parser("evaluate", help="metrics of a checkpoint: MPJPE / P1a / PA-MPJPE (lifters), IoU (voxel models)")
@@ -165,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--resolution", type=int, nargs="*", default=None, help="voxel models: evaluation resolutions (default: the model's)")
     e.add_argument("--split", default=None, choices=["train", "val", "test"], help="voxel models: shape dataset split (default test)")
     e.add_argument("--limit", type=int, default=None, help="voxel models: at most this many images")
+    _device_flag(e, "run the model on; metrics are computed on the CPU")
     e.set_defaults(func=cmd_evaluate)
 
     l = sub.add_parser("lift", help="lift 2D keypoints (COCO / OpenPose JSON, npz) to 3D")
@@ -175,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     l.add_argument("--checkpoint", default=None, help="lifting checkpoint (default: the bundled IGE model)")
     l.add_argument("--out", required=True, help="output folder")
     l.add_argument("--max-plot", type=int, default=4, help="people drawn in the PNG")
+    _device_flag(l, "run the model on")
     l.set_defaults(func=cmd_lift)
 
     r = sub.add_parser("reconstruct", help="single image -> voxel occupancy, mesh and PNG (IGE-Net §6)")
@@ -187,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frame of the mesh: 'y-up' (default, what mesh viewers assume) or 'camera' (x right, y down, z forward)")
     r.add_argument("--threshold", type=float, default=0.5, help="occupancy threshold of the mesh")
     r.add_argument("--steps", type=int, default=None, help="IGE inner steps (default: as trained)")
+    _device_flag(r, "run the model on; meshing and files stay on the CPU")
     r.set_defaults(func=cmd_reconstruct)
 
     i = sub.add_parser("info", help="describe a checkpoint and verify its weights")
@@ -199,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint: PATH or PATH.json (writes PATH.json + PATH.safetensors); torchscript: the .pt file")
     x.add_argument("--format", choices=["checkpoint", "torchscript"], default="checkpoint",
                    help="'checkpoint' (default): an energy3d checkpoint copy; 'torchscript': a lifter that runs "
-                        "with torch.jit.load alone, (B, J, 2) normalised 2D -> (B, J, 3) metres (lifting models only)")
+                        "with torch.jit.load alone, (B, J, 2) normalised 2D -> (B, J, 3) metres as energy3d lift "
+                        "gives them (lifting models only)")
     x.add_argument("--half", action="store_true", help="checkpoint format: store floating-point weights as float16")
     x.set_defaults(func=cmd_export)
     return p

@@ -391,18 +391,28 @@ class PoseEnergy(nn.Module):
         A[j, cols] = -1.0
         return A
 
-    def prepare(self, x: Tensor) -> dict:
+    def prepare(self, x: Tensor, weights: InferenceWeights | None = None) -> dict:
         """Per-observation constants for :meth:`grad` (computed once per batch of observations).
 
         The observed-observed block of the reprojection input does not depend on the proposal, so
         its contribution to the first dense layer is computed here once; so are the observed
         columns of the pair differences.
+
+        Args:
+            x: ``(B, J2, 2)`` observations (``B = 0`` works).
+            weights: the effective weights to use; default ``self.inference_weights(x.dtype,
+                x.device)``. The TorchScript export passes its own buffers, so that a trace
+                records them as named tensors.
+
+        Returns:
+            ``{"inv_s": (B,), "h_const": (B, H), "x_diff": (B, 2, Q), "w": weights}``.
         """
-        w = self.inference_weights(x.dtype, x.device)
+        w = self.inference_weights(x.dtype, x.device) if weights is None else weights
         s = self.observed_scale(x)
         oo = self._sq(x, w.oo_i, w.oo_j) / s[:, None]
         B = x.shape[0]
-        x_diff = (x.transpose(1, 2).reshape(B * 2, self.J2) @ w.A_bot).reshape(B, 2, -1)
+        # explicit sizes, not -1: reshape cannot infer a dimension of an empty batch
+        x_diff = (x.transpose(1, 2).reshape(B * 2, self.J2) @ w.A_bot).reshape(B, 2, w.A_bot.shape[1])
         return {"inv_s": 1.0 / s, "h_const": torch.addmm(w.br, oo, w.Woo_t), "x_diff": x_diff, "w": w}
 
     @staticmethod
@@ -426,7 +436,8 @@ class PoseEnergy(nn.Module):
         J, B = self.J, y.shape[0]
         yt = y.transpose(1, 2).reshape(B * 3, J)
         # ---- feasibility: d = D / H with D the pairwise squared distances, H the hip pair's
-        diff = (yt @ w.A_f).reshape(B, 3, -1)                          # (B, 3, P)
+        P, Q = w.A_f.shape[1], w.A_top.shape[1]                         # explicit sizes: B = 0 works
+        diff = (yt @ w.A_f).reshape(B, 3, P)                           # (B, 3, P)
         D = (diff * diff).sum(1)                                       # (B, P)
         D_hip = D[:, w.hip_col]
         inv_h = 1.0 / D_hip.clamp_min(self.eps)
@@ -435,19 +446,19 @@ class PoseEnergy(nn.Module):
         gD = g * inv_h[:, None]
         # a clamped hip distance is a constant: no gradient through it
         gD[:, w.hip_col] -= (g * D).sum(-1) * inv_h * inv_h * (D_hip >= self.eps)
-        grad = 2.0 * ((gD[:, None, :] * diff).reshape(B * 3, -1) @ w.A_f_t).reshape(B, 3, J)
+        grad = 2.0 * ((gD[:, None, :] * diff).reshape(B * 3, P) @ w.A_f_t).reshape(B, 3, J)
         # ---- reprojection, proposal-dependent columns only
         z = y[..., 2]
         z_small = z.abs() < self.eps
         z = torch.where(z_small, torch.full_like(z, self.eps), z)
         inv_z = 1.0 / z                                                # (B, J)
         xt = y[..., :2].transpose(1, 2) * inv_z[:, None, :]            # (B, 2, J)
-        rdiff = (xt.reshape(B * 2, J) @ w.A_top).reshape(B, 2, -1) + consts["x_diff"]
+        rdiff = (xt.reshape(B * 2, J) @ w.A_top).reshape(B, 2, Q) + consts["x_diff"]
         inv_s = consts["inv_s"][:, None]
         R = (rdiff * rdiff).sum(1) * inv_s                             # (B, Q)
         h = torch.addmm(consts["h_const"], R, w.Wr_t)
         g = (self._mlp_back(h, w.W2r, w.b2r) @ w.Wr) * inv_s
-        gx = 2.0 * ((g[:, None, :] * rdiff).reshape(B * 2, -1) @ w.A_top_t).reshape(B, 2, J)
+        gx = 2.0 * ((g[:, None, :] * rdiff).reshape(B * 2, Q) @ w.A_top_t).reshape(B, 2, J)
         gx = gx * inv_z[:, None, :]
         gz = -(gx * xt).sum(1) * ~z_small                              # (B, J); clamped Z is a constant
         grad[:, :2] += gx

@@ -275,23 +275,26 @@ def centring_rotation(x: torch.Tensor) -> torch.Tensor:
         x: ``(N, J, 2)`` normalised coordinates.
 
     Returns:
-        ``(N, 3, 3)`` rotations ``R`` with ``R @ mean_ray = (0, 0, |mean_ray|)``; apply them to
-        the 2D with :func:`rotate_normalized` and undo them on camera-frame 3D as ``Y @ R``.
+        ``(N, 3, 3)`` rotations ``R`` with ``R @ mean_ray = (0, 0, |mean_ray|)``, on ``x``'s device
+        and in its dtype; apply them to the 2D with :func:`rotate_normalized` and undo them on
+        camera-frame 3D as ``Y @ R``. Built from ``x`` by element-wise ops and stacking only, so
+        a ``torch.jit.trace`` keeps ``N`` free (``N = 0`` included).
     """
     if x.dim() != 3 or x.shape[-1] != 2:
         raise InputError(f"centring_rotation: expected normalised 2D of shape (N, J, 2), got {tuple(x.shape)}")
     c = x.mean(1)
     r = torch.cat([c, torch.ones_like(c[:, :1])], -1)
     r = r / r.norm(dim=-1, keepdim=True)
-    ez = torch.tensor([0.0, 0.0, 1.0], dtype=x.dtype).expand_as(r)
+    ez = x.new_tensor([0.0, 0.0, 1.0]).expand_as(r)
     axis = torch.linalg.cross(r, ez)
     s = axis.norm(dim=-1, keepdim=True)
     cos = (r * ez).sum(-1, keepdim=True)
     k = axis / s.clamp_min(1e-12)
-    Kx = torch.zeros(len(x), 3, 3, dtype=x.dtype)
-    Kx[:, 0, 1], Kx[:, 0, 2], Kx[:, 1, 0] = -k[:, 2], k[:, 1], k[:, 2]
-    Kx[:, 1, 2], Kx[:, 2, 0], Kx[:, 2, 1] = -k[:, 0], -k[:, 1], k[:, 0]
-    eye = torch.eye(3, dtype=x.dtype).expand_as(Kx)
+    zero = torch.zeros_like(k[:, 0])
+    Kx = torch.stack([zero, -k[:, 2], k[:, 1],
+                      k[:, 2], zero, -k[:, 0],
+                      -k[:, 1], k[:, 0], zero], -1).unflatten(-1, (3, 3))
+    eye = torch.eye(3, dtype=x.dtype, device=x.device).expand_as(Kx)
     return eye + s[..., None] * Kx + (1 - cos)[..., None] * (Kx @ Kx)
 
 

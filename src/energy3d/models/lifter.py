@@ -118,7 +118,7 @@ class BaselineLifter(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 3 or x.shape[1:] != (self.num_in, 2):
             raise InputError(f"2D input: expected shape (B, {self.num_in}, 2), got {tuple(x.shape)}")
-        h = (x.reshape(x.shape[0], -1) - self.in_mean) / self.in_std
+        h = (x.flatten(1) - self.in_mean) / self.in_std  # flatten, not reshape(B, -1): B = 0 works
         out = self.out(self.blocks(self.inp(h)))
         return (out * self.out_std + self.out_mean).reshape(x.shape[0], self.num_out, 3)
 
@@ -181,7 +181,9 @@ class IGELifter(nn.Module):
         return info
 
     def _iterate_inference(self, x: Tensor, steps: int | None) -> UnrolledInfo:
-        """Graph-free iterates (called under ``torch.no_grad()``)."""
+        """Graph-free iterates (called under ``torch.no_grad()``): the fused descent where
+        :meth:`PoseEnergy.can_descend <energy3d.energies.pose.PoseEnergy.can_descend>` allows
+        (CPU tensors, numba), else :meth:`closed_form_iterate`. The choice follows ``x``'s device."""
         opt = self.optimizer
         T = opt.steps if steps is None else int(steps)
         if T < 0:
@@ -197,10 +199,36 @@ class IGELifter(nn.Module):
                 y0, x, T, lr=float(opt.lr), clip=None if opt.clip is None else float(opt.clip),
                 momentum=None if opt.momentum is None else float(opt.momentum), unit=self.step_unit)
             return UnrolledInfo(iterates=iterates, grad_norms=norms, steps=T)
+        return self.closed_form_iterate(x, T)
+
+    def closed_form_iterate(self, x: Tensor, steps: int | None = None, *, weights=None,
+                            record_grad_norms: bool = True) -> UnrolledInfo:
+        """Graph-free iterates by the torch closed-form gradient, on any device (torch ops only).
+
+        ``y0 = init(x)``, then ``T`` steps of :class:`~energy3d.optim.UnrolledGD` in ``"none"``
+        mode on ``u = y / step_unit`` with ``dE/du = step_unit * PoseEnergy.grad(y)``
+        (:meth:`~energy3d.energies.pose.PoseEnergy.prepare` once per batch). What
+        :meth:`iterate` runs off the CPU, and what the TorchScript export traces
+        (:class:`energy3d.tasks.export.LifterExport`, with its own weight buffers).
+
+        Args:
+            x: ``(B, J2, 2)`` normalised 2D (``B = 0`` gives empty iterates).
+            steps: ``T`` (default: as trained).
+            weights: :class:`~energy3d.energies.pose.InferenceWeights` to use instead of
+                :meth:`~energy3d.energies.pose.PoseEnergy.inference_weights` (must be on ``x``'s
+                device and dtype).
+            record_grad_norms: record the mean gradient norm per step (a host sync per step;
+                False inside a trace).
+
+        Returns:
+            :class:`UnrolledInfo` with ``T + 1`` iterates ``(B, J, 3)``.
+        """
         s = self.step_unit  # as in the differentiable path, the optimiser works on u = y / s
-        consts = self.energy.prepare(x)
-        info = opt(self.init(x) / s, lambda u: self.energy(u * s, x),
-                   grad_fn=lambda u: self.energy.grad(u * s, consts) * s, mode="none", steps=T)
+        consts = self.energy.prepare(x, weights)
+        with torch.no_grad():
+            info = self.optimizer(self.init(x) / s, lambda u: self.energy(u * s, x),
+                                  grad_fn=lambda u: self.energy.grad(u * s, consts) * s, mode="none", steps=steps,
+                                  record_grad_norms=record_grad_norms)
         info.iterates = [u * s for u in info.iterates]
         return info
 

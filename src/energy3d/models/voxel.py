@@ -179,11 +179,12 @@ def resize_grid_into(grid: Tensor, out: Tensor, *, chunk: int = 4) -> Tensor:
     S, R = grid.shape[1], out.shape[1]
     if R < S:
         raise InputError(f"resize_grid_into upsamples only: {S}³ -> {R}³")
-    o = torch.arange(R, dtype=torch.float64)
+    o = torch.arange(R, dtype=torch.float64)  # index tables on the CPU (float64), then moved to the grid's device
     src = ((o + 0.5) * (S / R) - 0.5).clamp(min=0.0)  # PyTorch's align_corners=False source coordinate
     i0 = src.floor().long()
     i1 = (i0 + 1).clamp(max=S - 1)
-    w = (src - i0).to(grid.dtype)[None, :, None, None]
+    w = (src - i0).to(device=grid.device, dtype=grid.dtype)[None, :, None, None]
+    i0, i1 = i0.to(grid.device), i1.to(grid.device)
     depth = grid[:, i0] * (1 - w) + grid[:, i1] * w  # (B, R, S, S)
     for o0 in range(0, R, chunk):
         out[:, o0:o0 + chunk] = F.interpolate(depth[:, o0:o0 + chunk], size=tuple(out.shape[2:]), mode="bilinear",

@@ -86,7 +86,8 @@ class UnrolledGD(nn.Module):
 
     def forward(self, y0: Tensor, energy: Callable[[Tensor], Tensor] | None = None, *,
                 grad_fn: Callable[[Tensor], Tensor] | None = None, mode: str | None = None,
-                steps: int | None = None, record_energy: bool = False) -> UnrolledInfo:
+                steps: int | None = None, record_energy: bool = False,
+                record_grad_norms: bool = True) -> UnrolledInfo:
         """Run the inner optimisation from ``y0``.
 
         Args:
@@ -97,6 +98,8 @@ class UnrolledGD(nn.Module):
                 gradients are enabled and the module is training, else ``"none"``.
             steps: override ``T``.
             record_energy: also record energies (costs an extra evaluation per step in "none" mode).
+            record_grad_norms: record each step's mean gradient norm (a Python float: a host sync
+                per step on a GPU, a constant in a trace); False leaves ``grad_norms`` empty.
 
         Returns:
             :class:`UnrolledInfo` with all iterates.
@@ -132,7 +135,8 @@ class UnrolledGD(nn.Module):
                 if record_energy:
                     info.energies.append(e.detach())
                 y, s = self.step(yr, g, s)
-            info.grad_norms.append(float(g.detach().flatten(1).norm(dim=1).mean()))
+            if record_grad_norms:
+                info.grad_norms.append(float(g.detach().flatten(1).norm(dim=1).mean()))
             info.iterates.append(y)
         info.steps = T
         return info

@@ -10,11 +10,14 @@ Two formats (``energy3d export CHECKPOINT --out PATH --format ...``):
   ``"weights_dtype": "float16"`` and keeps every other entry of the source description.
 * ``"torchscript"`` (lifting checkpoints only): one ``.pt`` file that ``torch.jit.load`` runs
   without energy3d installed. Its forward takes normalised 2D keypoints ``(B, J_in, 2)``
-  (``(p - c) / f`` in the model's input layout) and returns camera-frame 3D joints
-  ``(B, J_out, 3)`` in metres (x right, y down, z forward), as the model's eval-mode forward does.
-  The file carries ``meta.json`` in its ``_extra_files`` (layouts, units, input convention).
-  An IGE lifter is exported on its pure-torch closed-form path (:class:`LifterExport`): the fused
-  numba descent used on CPU cannot be traced, and gives the same iterates up to float32 rounding.
+  (``(p - c) / f`` in the model's input layout, people anywhere in the image) and returns what
+  ``energy3d lift`` returns (:func:`energy3d.tasks.lift.lift_keypoints`): camera-frame 3D joints
+  ``(B, J_out, 3)`` in metres (x right, y down, z forward), each person lifted in a virtual
+  camera turned towards them and rescaled to the adult bone-length sum
+  (:func:`energy3d.tasks.lift.lift_centred`). Any ``B >= 0``. The file carries ``meta.json`` in
+  its ``_extra_files`` (layouts, units, input convention, scale). An IGE lifter is exported on
+  its pure-torch closed-form path (:class:`LifterExport`): the fused numba descent used on CPU
+  cannot be traced, and gives the same iterates up to float32 rounding.
 
 Voxel models are not exported to TorchScript: their inner steps differentiate a 3D CNN energy with
 autograd at inference time, which a trace does not record.
@@ -37,7 +40,8 @@ from torch import nn
 from energy3d import __version__
 from energy3d.errors import InputError
 from energy3d.models.lifter import BaselineLifter, IGELifter
-from energy3d.tasks.lift import BONE_LENGTH_SUM_M, load_lifter
+from energy3d.skeleton import Skeleton, get_layout
+from energy3d.tasks.lift import BONE_LENGTH_SUM_M, lift_centred, load_lifter
 from energy3d.tasks.voxel import load_voxel_model
 from energy3d.train.checkpoint import FORMAT, checkpoint_paths, json_default, read_checkpoint_meta
 
@@ -189,53 +193,69 @@ _TRANSPOSED = ("Wf", "Wr", "A_f", "A_top")  # their ``*_t`` fields are transpose
 
 
 class LifterExport(nn.Module):
-    """A lifter's eval-mode forward as plain torch ops, for ``torch.jit.trace``.
+    """What ``energy3d lift`` computes from normalised 2D, as plain torch ops for ``torch.jit.trace``.
 
-    A baseline lifter is used as it is (eval mode). An IGE lifter runs as the non-fused branch of
-    :meth:`IGELifter._iterate_inference <energy3d.models.lifter.IGELifter>`: ``y0`` from the
-    initialiser in eval mode, then ``T`` steps of the learned clip / step / momentum update
-    (:meth:`UnrolledGD.step <energy3d.optim.UnrolledGD.step>`) on ``u = y / step_unit`` with
-    ``dE/du = step_unit * PoseEnergy.grad(y)``, the torch closed-form gradient. The effective
-    energy weights of :meth:`PoseEnergy.inference_weights <energy3d.energies.pose.PoseEnergy.inference_weights>`
-    are held as buffers of this module (each matrix once; the transposes the gradient also uses
-    are views), so a trace saves them as named tensors instead of graph constants; the energy
-    networks' raw weights are not needed and not kept.
+    ``forward`` is :func:`energy3d.tasks.lift.lift_centred` around :meth:`raw`: each person is
+    lifted in a virtual camera turned towards them, rotated back and rescaled about the camera
+    centre so the bones sum to :data:`~energy3d.tasks.lift.BONE_LENGTH_SUM_M`, so its output
+    equals :func:`energy3d.tasks.lift.lift_keypoints` on the same input (up to float32 rounding
+    of the inner steps, see below).
+
+    :meth:`raw` is the model's eval-mode forward. A baseline lifter is used as it is (eval mode).
+    An IGE lifter runs :meth:`IGELifter.closed_form_iterate
+    <energy3d.models.lifter.IGELifter.closed_form_iterate>`, the non-fused branch of its
+    inference (initialiser in eval mode, ``T`` steps of the learned clip / step / momentum update
+    on the torch closed-form gradient), with the effective energy weights of
+    :meth:`PoseEnergy.inference_weights <energy3d.energies.pose.PoseEnergy.inference_weights>` held
+    as buffers of this module (each matrix once; the transposes the gradient also uses are views)
+    and passed to :meth:`PoseEnergy.prepare <energy3d.energies.pose.PoseEnergy.prepare>`, so a
+    trace saves them as named tensors instead of graph constants; the energy networks' raw
+    weights are not needed and not kept.
 
     Args:
         model: a :class:`BaselineLifter` or :class:`IGELifter` (copied; the copy is put in eval
-            mode and its parameters frozen, the caller's model is untouched).
+            mode on the CPU and its parameters frozen, the caller's model is untouched).
+        layout: the model's output layout (a :class:`~energy3d.skeleton.Skeleton` or its name);
+            its bones define the rescale.
 
     Shapes:
         ``(B, J_in, 2)`` normalised camera coordinates ``(p - c) / f`` -> ``(B, J_out, 3)``
-        camera-frame metres (x right, y down, z forward). Float32, CPU.
+        camera-frame metres (x right, y down, z forward); any ``B >= 0``. Float32, CPU.
 
     Example:
         >>> from energy3d.models.lifter import BaselineLifter
-        >>> m = LifterExport(BaselineLifter(17, 17, width=16, blocks=1))
-        >>> m(torch.zeros(2, 17, 2)).shape
-        torch.Size([2, 17, 3])
+        >>> m = LifterExport(BaselineLifter(17, 17, width=16, blocks=1), "h36m17")
+        >>> m(torch.zeros(2, 17, 2)).shape, m(torch.zeros(0, 17, 2)).shape
+        (torch.Size([2, 17, 3]), torch.Size([0, 17, 3]))
     """
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, layout: Skeleton | str):
         super().__init__()
         if not isinstance(model, (BaselineLifter, IGELifter)):
             raise InputError(f"LifterExport: expected a BaselineLifter or IGELifter, got {type(model).__name__}")
+        layout = get_layout(layout) if isinstance(layout, str) else layout
+        base = model.init if isinstance(model, IGELifter) else model
+        if layout.num_joints != base.num_out:
+            raise InputError(f"LifterExport: the model outputs {base.num_out} joints, layout {layout.name} has "
+                             f"{layout.num_joints}")
         model = copy.deepcopy(model).float().cpu().eval()
         model.requires_grad_(False)
+        self.layout = layout
         self.is_ige = isinstance(model, IGELifter)
         if not self.is_ige:
             self.init = model
             self.steps, self.step_unit = 0, 1.0
             return
+        # registered here: the initialiser and the learned lr / clip / momentum (scalar parameters)
         self.init = model.init.eval()
-        self.optimizer = model.optimizer  # learned lr, clip, momentum (scalar parameters)
+        self.optimizer = model.optimizer
         self.steps, self.step_unit = model.steps, model.step_unit
-        energy = model.energy
-        # The energy module is used for its methods only (grad reads J, eps and the weights passed
-        # in): keep it out of the module tree so its raw weights are not saved.
-        object.__setattr__(self, "_energy", energy)
+        # The IGE model is used for its methods only (its init and optimizer are the modules
+        # registered above; the energy's gradient reads the weights passed in): keep it out of the
+        # module tree so the energy networks' raw weights are not saved.
+        object.__setattr__(self, "_ige", model)
         with torch.no_grad():
-            w = energy.inference_weights(torch.float32, torch.device("cpu"))
+            w = model.energy.inference_weights(torch.float32, torch.device("cpu"))
         for name in _WEIGHT_FIELDS:
             self.register_buffer(f"w_{name}", getattr(w, name).clone())
         self.hip_col = w.hip_col
@@ -255,27 +275,15 @@ class LifterExport(nn.Module):
         w.update({f"{n}_t": w[n].t() for n in _TRANSPOSED})
         return InferenceWeights(**w, hip_col=self.hip_col)
 
-    def _prepare(self, x: Tensor, w) -> dict:
-        """:meth:`PoseEnergy.prepare` with this module's weight buffers."""
-        e = self._energy
-        s = e.observed_scale(x)
-        oo = e._sq(x, w.oo_i, w.oo_j) / s[:, None]
-        B = x.shape[0]
-        x_diff = (x.transpose(1, 2).reshape(B * 2, e.J2) @ w.A_bot).reshape(B, 2, -1)
-        return {"inv_s": 1.0 / s, "h_const": torch.addmm(w.br, oo, w.Woo_t), "x_diff": x_diff, "w": w}
+    def raw(self, x: Tensor) -> Tensor:
+        """The model's eval-mode output for ``x`` as given ``(B, J_in, 2) -> (B, J_out, 3)`` (no centring, no rescale)."""
+        if not self.is_ige:
+            return self.init(x)
+        return self._ige.closed_form_iterate(x, weights=self._weights(), record_grad_norms=False).iterates[-1]
 
     def forward(self, x: Tensor) -> Tensor:
-        """``(B, J_in, 2)`` normalised 2D -> ``(B, J_out, 3)`` camera-frame metres."""
-        y0 = self.init(x)
-        if not self.is_ige:
-            return y0
-        s = self.step_unit  # the optimiser works on u = y / s (see LifterConfig.step_unit)
-        consts = self._prepare(x, self._weights())
-        u, mom = y0 / s, None
-        for _ in range(self.steps):
-            g = self._energy.grad(u * s, consts) * s
-            u, mom = self.optimizer.step(u, g, mom)
-        return u * s
+        """``(B, J_in, 2)`` normalised 2D -> ``(B, J_out, 3)`` camera-frame metres, as ``energy3d lift``."""
+        return lift_centred(self.raw, x, self.layout)
 
 
 def torchscript_meta(meta: dict, model: nn.Module) -> dict:
@@ -306,14 +314,18 @@ def torchscript_meta(meta: dict, model: nn.Module) -> dict:
         "output": {
             "shape": ["B", J_out, 3], "dtype": "float32", "layout": layouts["output"]["name"],
             "units": "metres, camera frame (x right, y down, z forward), not root-centred",
-            "scale": "the model's raw output (trained scale-invariantly); energy3d lift rescales each pose "
-                     f"about the camera centre so its bones sum to {BONE_LENGTH_SUM_M} m",
+            "scale": "as energy3d lift: the model is trained scale-invariantly, so each pose is rescaled about "
+                     f"the camera centre so its bones sum to {BONE_LENGTH_SUM_M} m (an adult); the projection "
+                     "is unchanged",
         },
         "layouts": layouts,
-        "batch": "any B >= 1; every pose is lifted independently (eval mode)",
-        "computation": ("baseline MLP (eval mode)" if not isinstance(model, IGELifter) else
-                        f"baseline initialiser (eval mode) + {model.steps} unrolled steps on the learned energy, "
-                        "torch closed-form gradient"),
+        "batch": "any B >= 0 (B = 0 gives a (0, J, 3) tensor); every pose is lifted independently (eval mode)",
+        "computation": ("each person is lifted in a virtual camera rotated about the camera centre to look at the "
+                        "mean of their keypoints (exact for a pinhole camera), the result rotated back and rescaled "
+                        "to the bone-length sum, as energy3d lift does; the lifter: "
+                        + ("baseline MLP (eval mode)" if not isinstance(model, IGELifter) else
+                           f"baseline initialiser (eval mode) + {model.steps} unrolled steps on the learned energy, "
+                           "torch closed-form gradient")),
         "source": {k: meta[k] for k in ("library_version", "format_version", "parameters", "macs", "metrics",
                                         "provenance") if k in meta},
         "config": meta.get("config"),
@@ -347,8 +359,9 @@ def export_torchscript(src: str | Path, dst: str | Path, *, check: bool = True) 
     """Trace a lifting checkpoint into one TorchScript file (loads without energy3d).
 
     The file's module maps ``(B, J_in, 2)`` normalised 2D keypoints to ``(B, J_out, 3)``
-    camera-frame metres, like the model's eval-mode forward (see :class:`LifterExport`); the batch
-    size is free. ``meta.json`` in the file's ``_extra_files`` describes layouts, units and the input
+    camera-frame metres, as ``energy3d lift`` does (centring rotation and bone-length rescale
+    included, see :class:`LifterExport`); the batch size is free (``B = 0`` too). ``meta.json``
+    in the file's ``_extra_files`` describes layouts, units and the input
     convention (:func:`torchscript_meta`).
 
     Args:
@@ -377,7 +390,8 @@ def export_torchscript(src: str | Path, dst: str | Path, *, check: bool = True) 
     dst = Path(dst)
     if dst.is_dir():
         raise InputError(f"{dst}: is a folder; give the output file, e.g. {dst / 'model.pt'}")
-    module = LifterExport(model).eval()
+    doc = torchscript_meta(meta, model)
+    module = LifterExport(model, doc["output"]["layout"]).eval()
     gen = torch.Generator().manual_seed(0)
     example = 0.3 * torch.randn(2, module.num_in, 2, generator=gen)
     with torch.no_grad(), warnings.catch_warnings():
@@ -387,7 +401,8 @@ def export_torchscript(src: str | Path, dst: str | Path, *, check: bool = True) 
         traced = torch.jit.trace(module, example, check_trace=False)
         if check:
             _check_trace(traced, module, 0.3 * torch.randn(5, module.num_in, 2, generator=gen))
-    extra = {TORCHSCRIPT_META: json.dumps(torchscript_meta(meta, model), indent=2, default=json_default)}
+            _check_trace(traced, module, torch.zeros(0, module.num_in, 2))
+    extra = {TORCHSCRIPT_META: json.dumps(doc, indent=2, default=json_default)}
     _prepare_parent(dst)
     tmp = _tmp_path(dst)
     try:

@@ -16,6 +16,7 @@ from energy3d.errors import InputError
 from energy3d.tasks.lift import LiftingTask, load_lift_experiment
 from energy3d.tasks.outputs import check_output_dir, write_json
 from energy3d.tasks.voxel import VoxelTask, load_voxel_experiment
+from energy3d.train.device import resolve_device
 from energy3d.train.loop import fit
 
 __all__ = ["KINDS", "FitResult", "load_any_experiment", "fit_experiment"]
@@ -49,7 +50,7 @@ def load_any_experiment(path: str | Path, overrides=None):
 
 
 def fit_experiment(config: str | Path, *, overrides=None, out: str | Path | None = None, restart: bool = False,
-                   progress: bool = True, stop_after: int | None = None) -> FitResult:
+                   progress: bool = True, stop_after: int | None = None, device: str = "cpu") -> FitResult:
     """Train the experiment ``config`` describes (resuming a run folder's saved state unless ``restart``).
 
     The config is fully validated (keys and value types) before the run folder is created, so a
@@ -62,11 +63,16 @@ def fit_experiment(config: str | Path, *, overrides=None, out: str | Path | None
         restart: ignore saved state.
         progress: show a progress bar.
         stop_after: stop after this many batches (tests of resume).
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"``, checked before the run folder is made; the task
+            builds its model and data on the CPU and :func:`energy3d.train.loop.fit` moves the
+            model and each batch there (under ``torchrun``, ``cuda`` means ``cuda:LOCAL_RANK``).
     """
     kind, exp = load_any_experiment(config, overrides)
+    resolve_device(device)
     run = check_output_dir(Path(out) if out else Path("runs") / exp.name)
     write_json(run / "experiment.json", {"kind": kind, **to_dict(exp)})
     task = KINDS[kind][1](exp, progress)
-    summary = fit(task, exp.train, run, resume=not restart, progress=progress, stop_after_batches=stop_after)
+    summary = fit(task, exp.train, run, resume=not restart, progress=progress, stop_after_batches=stop_after,
+                  device=device)
     return FitResult(run=run, kind=kind, stopped=bool(summary.get("stopped")), best=summary.get("best"),
                      seconds=float(summary.get("seconds", 0.0)))

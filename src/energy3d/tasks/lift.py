@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -42,6 +43,7 @@ from energy3d.metrics import mpjpe, p1a, pa_mpjpe, summarize
 from energy3d.models.lifter import BaselineLifter, IGELifter, LifterConfig, build_lifter
 from energy3d.skeleton import get_layout
 from energy3d.train.checkpoint import load_weights, read_checkpoint_meta
+from energy3d.train.device import module_device, resolve_device
 from energy3d.train.loop import TrainConfig, progress_bar
 
 MODEL_TYPES = ("baseline_lifter", "ige_lifter")
@@ -49,13 +51,28 @@ BONE_LENGTH_SUM_M = 3.54
 """Sum of the 16 h36m17 bone lengths of the Bandai training rig (metres; std 6 mm over frames)."""
 
 
-def rescale_to_bone_length(poses: np.ndarray, layout, total: float = BONE_LENGTH_SUM_M) -> np.ndarray:
+def rescale_to_bone_length(poses, layout, total: float = BONE_LENGTH_SUM_M):
     """Scale camera-frame poses ``(N, J, 3)`` about the camera centre so their bones sum to ``total`` m.
 
     Lifting models are trained scale-invariantly (IGE-Net eq. 9), so their absolute size is
     arbitrary; scaling about the camera centre leaves the projection, and so the fit to the 2D
     input, unchanged.
+
+    Args:
+        poses: ``(N, J, 3)`` numpy array or tensor (a tensor on any device, traceable: the
+            TorchScript export runs this on its output).
+        layout: the poses' joint layout (its ``edges`` are the bones).
+        total: the bones' sum after scaling, metres.
+
+    Returns:
+        The scaled poses, of the input's type (and device).
     """
+    if poses.ndim != 3 or poses.shape[-2:] != (layout.num_joints, 3):
+        raise InputError(f"rescale_to_bone_length: expected poses of shape (N, {layout.num_joints}, 3) in layout "
+                         f"{layout.name}, got {tuple(poses.shape)}")
+    if isinstance(poses, torch.Tensor):
+        L = sum(torch.linalg.vector_norm(poses[:, c] - poses[:, p], dim=-1) for p, c in layout.edges)
+        return poses * (total / L.clamp_min(1e-9))[:, None, None]
     L = sum(np.linalg.norm(poses[:, c] - poses[:, p], axis=-1) for p, c in layout.edges)
     return poses * (total / np.maximum(L, 1e-9))[:, None, None]
 
@@ -191,8 +208,15 @@ def lifter_meta(model, exp: LiftExperiment) -> dict:
     }
 
 
-def load_lifter(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """Load a lifting checkpoint (``NAME.json`` + ``NAME.safetensors``) in eval mode on CPU."""
+def load_lifter(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Load a lifting checkpoint (``NAME.json`` + ``NAME.safetensors``) in eval mode.
+
+    The weights are read on the CPU, then the model is moved to ``device`` (see
+    :func:`energy3d.train.device.resolve_device`).
+
+    Returns:
+        ``(model, meta)``: the model on ``device`` and the checkpoint's JSON description.
+    """
     meta = read_checkpoint_meta(path, MODEL_TYPES)
     try:
         exp = from_dict(LiftExperiment, meta["config"], where=f"{path} config")
@@ -202,7 +226,7 @@ def load_lifter(path: str | Path) -> tuple[torch.nn.Module, dict]:
     if model_type(model) != meta["model_type"]:
         raise InputError(f"{path}: config describes a {model_type(model)}, the checkpoint says {meta['model_type']}")
     load_weights(path, model)
-    model.eval()
+    model.to(resolve_device(device)).eval()
     return model, meta
 
 
@@ -211,14 +235,18 @@ def predict(model, x: torch.Tensor, *, batch_size: int = 4096, steps: int | None
             progress: bool = False):
     """Lift normalised 2D ``x (N, J2, 2)`` to camera-frame 3D ``(N, J, 3)`` in batches (eval mode).
 
-    With ``all_iterates`` an IGE model returns ``(T+1, N, J, 3)``.
+    Each batch is moved to the model's device (:func:`energy3d.train.device.module_device`) and
+    its result back to the CPU, so the model may sit on any device; the result is always on the
+    CPU. ``N = 0`` gives an empty result. With ``all_iterates`` an IGE model returns
+    ``(T+1, N, J, 3)``.
     """
     model.eval()
+    dev = module_device(model)
     outs = []
     with progress_bar(progress, "lifting", total=x.shape[0]) as advance:
-        for s in range(0, x.shape[0], batch_size):
+        for s in range(0, max(x.shape[0], 1), batch_size):  # N = 0: one empty batch gives the shape
             xb = x[s:s + batch_size]
-            outs.append(_predict_batch(model, xb, steps, all_iterates))
+            outs.append(_predict_batch(model, xb.to(dev), steps, all_iterates).cpu())
             advance(xb.shape[0])
     return torch.cat(outs, dim=1 if all_iterates else 0)
 
@@ -263,7 +291,7 @@ BANDAI_SOURCES = ("bandai", "bandai-test", "bandai-val")
 
 def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: str = "gt", units=None,
                     fps: float = 10.0, steps: int | None = None, seed: int = 0, progress: bool = False,
-                    keypoints: str | None = None) -> dict:
+                    keypoints: str | None = None, device: str | torch.device = "cpu") -> dict:
     """MPJPE / P1a / PA-MPJPE (mm) of a lifting checkpoint on motion seen by virtual cameras.
 
     Args:
@@ -278,6 +306,7 @@ def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: st
         steps: IGE inner steps (default: as trained).
         seed: seed of the virtual cameras and the noise.
         keypoints: 2D geometry, ``"rig"`` or ``"detector"`` (default: what the checkpoint trained on).
+        device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); metrics are computed on the CPU.
 
     Returns:
         :func:`evaluate_lifter`'s dict with ``source``, ``checkpoint`` and ``model_type`` added.
@@ -287,7 +316,8 @@ def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: st
 
     if two_d not in ("gt", "noisy"):
         raise InputError(f"two_d must be 'gt' or 'noisy', got {two_d!r}")
-    model, meta = load_lifter(checkpoint)
+    device = resolve_device(device)
+    model, meta = load_lifter(checkpoint, device)
     data_cfg = from_dict(LiftDataConfig, meta["config"]["data"])
     name, _, split = str(motion).partition("-")
     if name in ("bandai", *PERSON_SPLITS) and split in ("", "test", "val"):
@@ -336,11 +366,13 @@ def evaluate_h36m(model, ev, *, steps: int | None = None, scale_prior: bool = Tr
 
 
 def evaluate_h36m_files(checkpoint: str | Path, motion_3d: str | Path, two_d_file: str | Path, *, cameras=None,
-                        fps: float = 10.0, steps: int | None = None) -> tuple[dict, list[str]]:
+                        fps: float = 10.0, steps: int | None = None,
+                        device: str | torch.device = "cpu") -> tuple[dict, list[str]]:
     """Evaluate a lifting checkpoint on Human3.6M test subjects with a published 2D file.
 
     Pairs ``motion_3d`` (``positions_3d``) with ``two_d_file`` (``positions_2d``) by
-    :func:`energy3d.data.h36m.load_h36m_eval` and scores with :func:`evaluate_h36m`.
+    :func:`energy3d.data.h36m.load_h36m_eval` and scores with :func:`evaluate_h36m`; the model
+    runs on ``device`` (``"cpu"``, ``"cuda"``, ``"cuda:N"``), the metrics on the CPU.
 
     Returns:
         ``(result, notes)``: the result dict (``source``, ``two_d_file``, ``cameras``,
@@ -351,7 +383,8 @@ def evaluate_h36m_files(checkpoint: str | Path, motion_3d: str | Path, two_d_fil
     if str(motion_3d) in BANDAI_SOURCES:
         raise InputError("--two-d-file needs --motion set to the matching Human3.6M 3D npz (key positions_3d, "
                          "e.g. data_3d_h36m.npz)")
-    model, meta = load_lifter(checkpoint)
+    device = resolve_device(device)
+    model, meta = load_lifter(checkpoint, device)
     in_layout = get_layout(meta["layouts"]["input"]["name"]).name
     out_layout = get_layout(meta["layouts"]["output"]["name"]).name
     if out_layout != "h36m17":
@@ -380,25 +413,47 @@ BUNDLED_LIFTER = Path(__file__).resolve().parents[1] / "assets" / "ige8-lifter.j
 CAMERA_FRAME = "camera frame, metres: x right, y down, z forward (OpenCV); origin at the camera centre"
 
 
-@torch.no_grad()
-def lift_keypoints(model, x: torch.Tensor, layout) -> torch.Tensor:
-    """Lift normalised 2D ``x (N, J_in, 2)`` of people anywhere in the image to camera-frame 3D ``(N, J, 3)``.
+def lift_centred(lift: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, layout,
+                 total: float = BONE_LENGTH_SUM_M) -> torch.Tensor:
+    """Lift people anywhere in the image: a virtual camera turned towards each, then adult size.
 
     The lifting data shows people near the image centre, so each person is lifted in a virtual
     camera turned towards them (:func:`energy3d.geometry.camera.centring_rotation`, exact for a
     pinhole camera), the result rotated back, and rescaled about the camera centre to an adult's
-    size (:func:`rescale_to_bone_length`, the projection is unchanged).
+    size (:func:`rescale_to_bone_length`; the projection is unchanged). The one definition of what
+    ``energy3d lift`` returns: :func:`lift_keypoints` and the TorchScript export
+    (:class:`energy3d.tasks.export.LifterExport`) both call it. Torch ops only, traceable,
+    batch-size free, ``N = 0`` included.
 
     Args:
-        model: a loaded lifter.
+        lift: ``(N, J_in, 2) -> (N, J, 3)``, the raw lifter (e.g. :func:`predict` of a model); its
+            result must be on ``x``'s device.
         x: ``(N, J_in, 2)`` normalised camera coordinates ``(p - c) / f``, finite.
-        layout: the model's output layout (a :class:`~energy3d.skeleton.Skeleton`).
+        layout: the output layout (a :class:`~energy3d.skeleton.Skeleton`).
+        total: bone-length sum of the result, metres.
+
+    Returns:
+        ``(N, J, 3)`` camera-frame metres (x right, y down, z forward).
     """
     from energy3d.geometry.camera import centring_rotation, rotate_normalized
 
     R = centring_rotation(x)
-    poses = predict(model, rotate_normalized(x, R)) @ R
-    return torch.as_tensor(rescale_to_bone_length(poses.numpy(), layout))
+    return rescale_to_bone_length(lift(rotate_normalized(x, R)) @ R, layout, total)
+
+
+@torch.no_grad()
+def lift_keypoints(model, x: torch.Tensor, layout) -> torch.Tensor:
+    """Lift normalised 2D ``x (N, J_in, 2)`` of people anywhere in the image to camera-frame 3D ``(N, J, 3)``.
+
+    :func:`lift_centred` with :func:`predict`: the model runs on its own device, the rotations and
+    the rescale on ``x``'s; the result is on ``x``'s device.
+
+    Args:
+        model: a loaded lifter (on any device).
+        x: ``(N, J_in, 2)`` normalised camera coordinates ``(p - c) / f``, finite.
+        layout: the model's output layout (a :class:`~energy3d.skeleton.Skeleton`).
+    """
+    return lift_centred(lambda xr: predict(model, xr).to(xr.device), x, layout)
 
 
 def _image_sizes(kp, image_size, source) -> list[tuple[float, float]]:
@@ -425,7 +480,8 @@ class LiftResult:
 
 
 def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None, image_size=None,
-              focal: float | None = None, checkpoint: str | Path | None = None, max_plot: int = 4) -> LiftResult:
+              focal: float | None = None, checkpoint: str | Path | None = None, max_plot: int = 4,
+              device: str | torch.device = "cpu") -> LiftResult:
     """``energy3d lift``: keypoint file -> 3D joints (JSON + npz), a PNG and the HTML viewer.
 
     Steps: read the keypoints (COCO / OpenPose JSON, npz), convert them to the model's input layout
@@ -447,6 +503,7 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
         focal: focal length in pixels.
         checkpoint: lifting checkpoint (default: :data:`BUNDLED_LIFTER`).
         max_plot: people drawn in the PNG.
+        device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); checked before anything is written.
     """
     from energy3d.data.keypoints import impute_missing, read_keypoints
     from energy3d.geometry.camera import default_intrinsics
@@ -458,9 +515,10 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
         raise InputError(f"--focal must be a positive finite number of pixels, got {focal}")
     if max_plot < 1:
         raise InputError(f"--max-plot must be >= 1, got {max_plot}")
+    device = resolve_device(device)
     out = check_output_dir(out)
     ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
-    model, meta = load_lifter(ckpt)
+    model, meta = load_lifter(ckpt, device)
     in_layout = get_layout(meta["layouts"]["input"]["name"])
     out_layout = get_layout(meta["layouts"]["output"]["name"])
 

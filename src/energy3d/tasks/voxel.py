@@ -46,6 +46,7 @@ from energy3d.models.voxel import (
     VOXEL_MODEL_TYPES, VoxelIGE, VoxelModelConfig, build_voxel_model, check_resolution, resize_grid, voxel_model_type,
 )
 from energy3d.train.checkpoint import load_weights, read_checkpoint_meta
+from energy3d.train.device import module_device, resolve_device
 from energy3d.train.loop import TrainConfig, progress_bar
 
 __all__ = ["VoxelDataConfig", "VoxelLossConfig", "VoxelExperiment", "load_voxel_experiment", "VoxelTask",
@@ -259,14 +260,21 @@ def voxel_macs(model) -> int:
     """Forward multiply-adds per image (convolutions and linear layers; an IGE model's energy counted
     once per inner step, its autograd backward not counted)."""
     S = model.cfg.image_size
-    return count_macs(model, torch.zeros(1, 3, S, S))
+    return count_macs(model, torch.zeros(1, 3, S, S, device=module_device(model)))
 
 
 # ----------------------------------------------------------------------------- load / predict / evaluate
 
 
-def load_voxel_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
-    """Load a voxel checkpoint (``NAME.json`` + ``NAME.safetensors``) in eval mode on CPU."""
+def load_voxel_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Load a voxel checkpoint (``NAME.json`` + ``NAME.safetensors``) in eval mode.
+
+    The weights are read on the CPU, then the model is moved to ``device`` (see
+    :func:`energy3d.train.device.resolve_device`).
+
+    Returns:
+        ``(model, meta)``: the model on ``device`` and the checkpoint's JSON description.
+    """
     meta = read_checkpoint_meta(path, VOXEL_MODEL_TYPES)
     cfg = dict(meta.get("config") or {})
     if not cfg:
@@ -277,7 +285,7 @@ def load_voxel_model(path: str | Path) -> tuple[torch.nn.Module, dict]:
     if voxel_model_type(model) != meta["model_type"]:
         raise InputError(f"{path}: config describes a {voxel_model_type(model)}, the checkpoint says {meta['model_type']}")
     load_weights(path, model)
-    model.eval()
+    model.to(resolve_device(device)).eval()
     return model, meta
 
 
@@ -300,24 +308,28 @@ def predict_voxels(model, images: torch.Tensor, *, steps: int | None = None, bat
     :func:`energy3d.models.voxel.resize_grid` (trilinear up, average down). This is the one place
     where ``reconstruct`` and ``evaluate`` change a grid's resolution.
 
+    The model may sit on any device: each batch of images is moved to it
+    (:func:`energy3d.train.device.module_device`), predicted and resized there, and its
+    probabilities come back to the CPU; the result is always on the CPU.
+
     With ``all_iterates`` returns ``(T + 1, N, r, r, r)`` (an IGE model's every iterate; a baseline's one).
     """
     if resolution is not None:
         check_resolution(resolution, "resolution")
-        probs = predict_voxels(model, images, steps=steps, batch_size=batch_size, all_iterates=all_iterates)
-        if all_iterates:
-            return torch.stack([resize_grid(p, resolution) for p in probs])
-        return resize_grid(probs, resolution)
     model.eval()
+    dev = module_device(model)
     images = _fit_images(images, model.cfg.image_size)
     outs = []
     for s in range(0, images.shape[0], batch_size):
-        x = images[s:s + batch_size]
+        x = images[s:s + batch_size].to(dev)
         if not all_iterates and isinstance(model, VoxelIGE):
-            outs.append(torch.sigmoid(model.infer(x, steps=steps)))
-            continue
-        it = [torch.sigmoid(y.detach()) for y in model.iterate(x, steps=steps).iterates]
-        outs.append(torch.stack(it) if all_iterates else it[-1])
+            p = torch.sigmoid(model.infer(x, steps=steps))
+        else:
+            it = [torch.sigmoid(y.detach()) for y in model.iterate(x, steps=steps).iterates]
+            p = torch.stack(it) if all_iterates else it[-1]
+        if resolution is not None:
+            p = torch.stack([resize_grid(q, resolution) for q in p]) if all_iterates else resize_grid(p, resolution)
+        outs.append(p.cpu())
     return torch.cat(outs, dim=1 if all_iterates else 0)
 
 
@@ -404,7 +416,8 @@ def eval_dataset_config(data_cfg, resolution: int, split: str):
 
 
 def evaluate_voxel_checkpoint(checkpoint: str | Path, *, resolutions=None, split: str = "test",
-                              limit: int | None = None, steps: int | None = None, progress: bool = False) -> dict:
+                              limit: int | None = None, steps: int | None = None, progress: bool = False,
+                              device: str | torch.device = "cpu") -> dict:
     """``energy3d evaluate`` of a voxel checkpoint: IoU per category at one or more resolutions.
 
     Args:
@@ -414,6 +427,7 @@ def evaluate_voxel_checkpoint(checkpoint: str | Path, *, resolutions=None, split
         split: shape dataset split (``train``, ``val``, ``test``).
         limit: at most this many images per resolution (evenly spaced).
         steps: IGE inner steps (default: as trained).
+        device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); IoU is computed on the CPU.
 
     Returns:
         ``{"checkpoint", "model_type", "split", "target", "parameters", "macs", "by_resolution":
@@ -423,7 +437,8 @@ def evaluate_voxel_checkpoint(checkpoint: str | Path, *, resolutions=None, split
         raise InputError(f"split must be train, val or test, got {split!r}")
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be >= 1, got {limit}")
-    model, meta = load_voxel_model(checkpoint)
+    device = resolve_device(device)
+    model, meta = load_voxel_model(checkpoint, device)
     data_cfg = from_dict(VoxelDataConfig, meta["config"]["data"])
     resolutions = list(resolutions or [model.cfg.resolution])
     for r in resolutions:
@@ -479,7 +494,7 @@ class ReconstructResult:
 
 def reconstruct(image_path: str | Path, out: str | Path, *, resolution: int | None = None,
                 checkpoint: str | Path | None = None, mesh: str = "mesh.obj", threshold: float = 0.5,
-                steps: int | None = None, frame: str = "y-up") -> ReconstructResult:
+                steps: int | None = None, frame: str = "y-up", device: str | torch.device = "cpu") -> ReconstructResult:
     """``energy3d reconstruct``: one image -> voxel occupancy, a mesh, a PNG and a JSON record.
 
     Steps: read the image (:func:`energy3d.data.images.read_image`: RGB or RGBA, made square and
@@ -504,6 +519,8 @@ def reconstruct(image_path: str | Path, out: str | Path, *, resolution: int | No
         frame: the mesh's frame: ``"y-up"`` (default; what OBJ/PLY/GLB viewers assume: x right,
             y up, z towards the viewer, i.e. the camera frame turned 180° about x) or
             ``"camera"`` (x right, y down, z forward, OpenCV).
+        device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); checked before anything
+            is written. Marching cubes and the files are made on the CPU.
     """
     from energy3d.data.images import read_image
     from energy3d.data.mesh_io import save_mesh
@@ -520,13 +537,14 @@ def reconstruct(image_path: str | Path, out: str | Path, *, resolution: int | No
         raise InputError(f"--steps must be >= 0, got {steps}")
     if frame not in MESH_FRAMES:
         raise InputError(f"--frame must be one of {', '.join(MESH_FRAMES)}, got {frame!r}")
+    device = resolve_device(device)
     out = check_output_dir(out)
     ckpt = Path(checkpoint) if checkpoint else BUNDLED_VOXEL_MODEL
     if checkpoint is None and not BUNDLED_VOXEL_MODEL.is_file():
         raise InputError("no bundled voxel model is installed; pass --checkpoint runs/NAME/best.json "
                          "(train one with: energy3d fit configs/voxel/ige-mn-32.json)")
     t_start = time.perf_counter()
-    model, meta = load_voxel_model(ckpt)
+    model, meta = load_voxel_model(ckpt, device)
     if meta.get("output", {}).get("target", "frustum") != "frustum":
         raise InputError(f"{ckpt}: this model predicts world-aligned grids; reconstruct needs a frustum model")
     geo = meta["frustum"]
@@ -542,7 +560,7 @@ def reconstruct(image_path: str | Path, out: str | Path, *, resolution: int | No
     t_mesh = time.perf_counter()
     seconds = {"load_model_and_image": round(t_load - t_start, 3), "inference": round(t_infer - t_load, 3),
                "marching_cubes": round(t_mesh - t_infer, 3), "total_before_writing": round(t_mesh - t_start, 3),
-               "threads": torch.get_num_threads()}
+               "threads": torch.get_num_threads(), "device": str(device)}
 
     with atomic_outputs(out, "reconstruct") as tmp:
         np.savez_compressed(tmp / "occupancy.npz", probability=prob, occupied=prob > threshold,

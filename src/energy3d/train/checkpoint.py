@@ -118,8 +118,13 @@ def load_weights(path: str | Path, model: torch.nn.Module) -> None:
 
 
 # ---------------------------------------------------------------- training state (resume)
-def save_train_state(folder: Path, model, optimizer, extra: dict) -> None:
-    """Save everything needed to resume: weights, optimizer state, RNG, position (``extra``)."""
+def save_train_state(folder: Path, model, optimizer, extra: dict, *, device: torch.device | None = None) -> None:
+    """Save everything needed to resume: weights, optimizer state, RNG, position (``extra``).
+
+    Tensors are saved from the CPU whatever device trained them. With a CUDA ``device`` its RNG
+    state is saved too (dropout there draws from it), so a resumed CUDA run repeats the
+    uninterrupted one.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     osd = optimizer.state_dict()
@@ -128,13 +133,20 @@ def save_train_state(folder: Path, model, optimizer, extra: dict) -> None:
             t = val if isinstance(val, torch.Tensor) else torch.tensor(val)
             tensors[f"optim.{pid}.{name}"] = t
     tensors["rng.torch"] = torch.get_rng_state()
+    if device is not None and torch.device(device).type == "cuda":
+        tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
     meta = {"param_groups": osd["param_groups"], **extra}
     _atomic_save_tensors(tensors, folder / "state.safetensors")
     _atomic_write_text(folder / "state.json", json.dumps(meta, indent=2, default=json_default))
 
 
-def load_train_state(folder: Path, model, optimizer) -> dict | None:
-    """Restore a state saved by :func:`save_train_state`; returns its ``extra`` dict or None."""
+def load_train_state(folder: Path, model, optimizer, *, device: torch.device | None = None) -> dict | None:
+    """Restore a state saved by :func:`save_train_state`; returns its ``extra`` dict or None.
+
+    The CPU tensors are copied into ``model`` and ``optimizer`` on whatever device they are
+    (the optimizer casts its state to its parameters' device). A saved CUDA RNG state is
+    restored when ``device`` is a CUDA device.
+    """
     st, js = folder / "state.safetensors", folder / "state.json"
     if not (st.is_file() and js.is_file()):
         return None
@@ -151,4 +163,6 @@ def load_train_state(folder: Path, model, optimizer) -> dict | None:
             state.setdefault(int(pid), {})[name] = v
     optimizer.load_state_dict({"state": state, "param_groups": meta.pop("param_groups")})
     torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and device is not None and torch.device(device).type == "cuda":
+        torch.cuda.set_rng_state(tensors["rng.cuda"], device)
     return meta

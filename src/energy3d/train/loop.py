@@ -9,8 +9,11 @@ A *task* supplies the model-specific parts (see :class:`Task`); :func:`fit` does
   (``RUN/state.safetensors`` + ``RUN/state.json``), resumed automatically when present;
 * validation after each epoch; the best model by the task's validation score is exported as
   ``RUN/best.{safetensors,json}``, the last as ``RUN/last.{safetensors,json}``;
+* any device (``device``, see :mod:`energy3d.train.device`): the model is moved there, every
+  batch follows it, checkpoints and training state are saved as CPU tensors (they load anywhere);
 * a rich progress bar; ``torchrun --nproc_per_node N -m energy3d fit ...`` trains with
-  DistributedDataParallel (gloo on CPU): each rank takes a disjoint share of every epoch.
+  DistributedDataParallel (gloo on the CPU; nccl on CUDA, each rank on ``cuda:LOCAL_RANK``):
+  each rank takes a disjoint share of every epoch.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import torch
 from torch import nn
 
 from energy3d.train.checkpoint import load_train_state, save_checkpoint, save_train_state
+from energy3d.train.device import process_group_backend, to_device, training_device
 
 
 @dataclass(frozen=True)
@@ -122,33 +126,43 @@ def _dist_info() -> tuple[int, int]:
 
 
 def fit(task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = True, progress: bool = True,
-        stop_after_batches: int | None = None) -> dict:
+        stop_after_batches: int | None = None, device: str | torch.device = "cpu") -> dict:
     """Train ``task.model`` and export checkpoints into ``run_dir``.
 
+    The task builds its model and batches on the CPU; ``fit`` moves the model to ``device``
+    (``task.model`` itself, so the task's ``validate`` and ``meta`` see it there) and every batch
+    after it (:func:`energy3d.train.device.to_device`). Under DDP the process group uses
+    :func:`~energy3d.train.device.process_group_backend` and each rank
+    :func:`~energy3d.train.device.training_device`.
+
     Args:
-        task: the model family's task object.
+        task: the model family's task object (``validate`` must accept a model on ``device``).
         cfg: outer-optimisation settings.
         run_dir: output folder (created); holds state, checkpoints and ``history.json``.
         resume: continue from ``run_dir/state.*`` when present.
         progress: show a progress bar.
         stop_after_batches: stop (after saving state) once this many batches have run in this
             call — used to test interruption and resumption.
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (see :func:`energy3d.train.device.resolve_device`).
 
     Returns:
         A summary dict (best validation metrics, epochs, seconds).
     """
     run_dir = Path(run_dir)
     rank, world = _dist_info()
+    dev = training_device(device, world)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
     if world > 1 and not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("gloo")
+        torch.distributed.init_process_group(process_group_backend(dev))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    model = task.model
+    model = task.model.to(dev)
     opt = torch.optim.Adam(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
     start_epoch, start_batch, history, best = 0, 0, [], None
     elapsed_before = 0.0
     if resume:
-        st = load_train_state(run_dir, model, opt)
+        st = load_train_state(run_dir, model, opt, device=dev)
         if st is not None:
             start_epoch, start_batch = st["epoch"], st["batch"]
             history, best = st.get("history", []), st.get("best")
@@ -157,7 +171,7 @@ def fit(task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = Tru
         torch.manual_seed(cfg.seed + rank)
     net = model
     if world > 1:
-        net = nn.parallel.DistributedDataParallel(model)
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if dev.type == "cuda" else None)
     nb = task.num_batches(rank, world)
     t0 = time.perf_counter()
     done_here = 0
@@ -166,7 +180,8 @@ def fit(task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = Tru
     def save_state(epoch, batch):
         if is_main:
             save_train_state(run_dir, model, opt, {"epoch": epoch, "batch": batch, "history": history, "best": best,
-                                                   "seconds": elapsed_before + time.perf_counter() - t0})
+                                                   "seconds": elapsed_before + time.perf_counter() - t0},
+                             device=dev)
 
     bar = None
     if progress and is_main:
@@ -184,7 +199,7 @@ def fit(task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = Tru
             tid = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=nb, completed=first, info="") if bar else None
             run_loss, n_loss = 0.0, 0
             for b, batch in enumerate(task.batches(epoch, first, rank, world), start=first):
-                loss, logs = task.loss(net, batch)
+                loss, logs = task.loss(net, to_device(batch, dev))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.grad_clip > 0:
