@@ -121,11 +121,15 @@ def test_load_motion_bvh_file_and_folder(tmp_path):
         (tmp_path / "clips" / f"{name}.bvh").write_text(cmu_bvh_text())
     one = load_motion(tmp_path / "clips" / "a_walk.bvh")
     assert one.layout == H36M17 and one.joints.shape == (3, 17, 3) and one.fps == 30.0
-    np.testing.assert_allclose(one.joints[:, 0], [[0, 0.90, 0], [0, 0.91, 0], [0, 0.92, 0]], atol=1e-6)
+    # MotionBuilder names without Neck1: the mixamo rig; Hip is the midpoint of the hips (5 cm below Hips)
+    assert one.clips[0]["rig"] == "mixamo"
+    np.testing.assert_allclose(one.joints[:, 0], [[0, 0.85, 0], [0, 0.86, 0], [0, 0.87, 0]], atol=1e-6)
     np.testing.assert_allclose(one.joints[0, H36M17.index("LKnee")], [0.10, 0.40, 0], atol=1e-6)
+    np.testing.assert_allclose(one.joints[0, H36M17.index("Head")], [0, 1.60, 0], atol=1e-6)  # End Site of Head
     both = load_motion(tmp_path / "clips", fps=10)
     assert [c["name"] for c in both.clips] == ["a_walk", "b_run"] and len(both) == 2
-    assert load_motion(tmp_path / "clips" / "a_walk.bvh", units="m").joints[0, 0, 1] == pytest.approx(90.0)
+    assert load_motion(tmp_path / "clips" / "a_walk.bvh", units="m").joints[0, 0, 1] == pytest.approx(85.0)
+    assert load_motion(tmp_path / "clips" / "a_walk.bvh", units="0.01").joints[0, 0, 1] == pytest.approx(0.85)
 
 
 def test_load_motion_npz_dispatch(tmp_path):
