@@ -1,8 +1,9 @@
 """One entry point for 3D motion of any supported source: :func:`load_motion`.
 
-The format readers (:mod:`energy3d.data.bandai`, :mod:`energy3d.data.bvh`,
-:mod:`energy3d.data.h36m`) build on :mod:`energy3d.data.motion`; this module sits above them all,
-so ``data/`` has no import circle.
+The format readers (:mod:`energy3d.data.bandai`, :mod:`energy3d.data.bvh`, :mod:`energy3d.data.asf`,
+:mod:`energy3d.data.h36m`) build on :mod:`energy3d.data.motion` and :mod:`energy3d.data.mocap`;
+this module sits above them all, so ``data/`` has no import circle.
+
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from energy3d.data.asf import load_amc
 from energy3d.data.bandai import load_bandai
 from energy3d.data.bvh import load_bvh
 from energy3d.data.h36m import load_h36m_3d, load_h36m_h5
@@ -20,7 +22,6 @@ from energy3d.errors import InputError
 from energy3d.skeleton.layouts import Skeleton
 
 __all__ = ["load_motion", "npz_keys"]
-
 
 def npz_keys(path: Path) -> list[str]:
     """Member names of an ``.npz`` file (unpickles nothing); a corrupt file is an :class:`InputError`."""
@@ -32,7 +33,8 @@ def npz_keys(path: Path) -> list[str]:
 
 
 def load_motion(source: str | Path, *, units: str | float | None = None, fps: float | None = None,
-                layout: str | Skeleton | None = "h36m17") -> Motion:
+                layout: str | Skeleton | None = "h36m17", joint_map=None, asf: str | Path | None = None,
+                mapping: str | None = None) -> Motion:
     """Load 3D motion from any supported source, in metres, Y-up, in one joint layout.
 
     The source type is recognised from the path:
@@ -42,15 +44,25 @@ def load_motion(source: str | Path, *, units: str | float | None = None, fps: fl
       This format is a pickled dict: it is unpickled, so only load files you trust;
     * ``.h5`` file, or a folder holding ``.h5`` files: Martinez-style Human3.6M poses
       (:func:`energy3d.data.h36m.load_h36m_h5`, needs ``energy3d[h5]``);
-    * ``.bvh`` file, or a folder holding ``.bvh`` files (recursive): :func:`energy3d.data.bvh.load_bvh`.
+    * ``.bvh`` file, or a folder holding ``.bvh`` files (recursive): :func:`energy3d.data.bvh.load_bvh`;
+    * ``.amc`` file (its ``.asf`` beside it or given as ``asf``), or a folder holding ``.amc`` files:
+      :func:`energy3d.data.asf.load_amc`;
+
+    BVH and AMC folders read every file they can: the others are listed in ``Motion.skipped`` with
+    the reason; ``Motion.notes`` says what was assumed (uncertain units, extrapolated head tops).
 
     Args:
         source: file or folder path.
-        units: BVH file units (``"m"``, ``"cm"``, ``"mm"``, ``"inch"`` or metres per file unit);
-            ``None`` auto-detects (see :func:`energy3d.data.bvh.detect_units`). Ignored for npz/h5
-            sources, whose units are fixed by their formats.
+        units: BVH/AMC file units (``"m"``, ``"cm"``, ``"mm"``, ``"inch"``, ``"cmu"`` or metres per
+            file unit, also as a string such as ``"0.056444"``); ``None`` detects them (see
+            :func:`energy3d.data.mocap.guess_units`; for AMC the ASF's ``:units length``). Ignored
+            for npz/h5 sources, whose units are fixed by their formats.
         fps: if given, keep every k-th frame so that the result runs at ``fps``.
         layout: target joint layout (default ``h36m17``). ``None`` keeps the source's own layout.
+        joint_map: BVH/AMC: a user joint map (dict or JSON path ``{h36m17 joint: file joint name}``)
+            for rigs not recognised by name (see :func:`energy3d.data.mocap.read_joint_map`).
+        asf: AMC: the ASF skeleton file (default: the one beside each AMC).
+        mapping: BVH/AMC: force one built-in rig (see :data:`energy3d.data.mocap.RIGS`).
 
     Returns:
         :class:`Motion` with ``joints`` ``(N, J, 3)`` float32 metres, Y-up.
@@ -59,17 +71,26 @@ def load_motion(source: str | Path, *, units: str | float | None = None, fps: fl
         InputError: missing, unknown or corrupt source, or a layout the source cannot provide.
     """
     path = Path(source)
+    mocap = {"units": units, "fps": fps, "layout": layout, "joint_map": joint_map, "mapping": mapping}
     if not path.exists():
-        raise InputError(f"{path}: no such file or folder (expected a .npz, .h5 or .bvh file, or a folder of .bvh/.h5 files)")
+        raise InputError(f"{path}: no such file or folder (expected a .npz, .h5, .bvh or .amc file, a folder of "
+                         ".bvh/.amc/.h5 files)")
     if path.is_dir():
         if any(path.rglob("*.bvh")):
-            return load_bvh(path, units=units, fps=fps, layout=layout)
+            return load_bvh(path, **mocap)
+        if any(path.rglob("*.amc")):
+            return load_amc(path, asf=asf, **mocap)
         if any(path.rglob("*.h5")):
             return load_h36m_h5(path, fps=fps, layout=layout)
-        raise InputError(f"{path}: folder holds no .bvh or .h5 files")
+        raise InputError(f"{path}: folder holds no .bvh, .amc or .h5 files")
     suffix = path.suffix.lower()
     if suffix == ".bvh":
-        return load_bvh(path, units=units, fps=fps, layout=layout)
+        return load_bvh(path, **mocap)
+    if suffix == ".amc":
+        return load_amc(path, asf=asf, **mocap)
+    if suffix == ".asf":
+        raise InputError(f"{path}: an ASF file holds a skeleton, no motion; pass the .amc clip (with asf= if its "
+                         "ASF is not beside it)")
     if suffix in (".h5", ".hdf5"):
         return load_h36m_h5(path, fps=fps, layout=layout)
     if suffix == ".npz":
@@ -84,4 +105,4 @@ def load_motion(source: str | Path, *, units: str | float | None = None, fps: fl
         raise InputError(f"{path}: unknown npz motion file: keys {keys}; expected 'joints_mm' "
                          "(Bandai) or 'positions_3d' (Human3.6M)")
     raise InputError(f"{path}: unknown motion source type {suffix or '(no extension)'!r}; "
-                     "expected .npz, .h5, .bvh or a folder of .bvh/.h5 files")
+                     "expected .npz, .h5, .bvh, .amc or a folder of .bvh/.amc/.h5 files")
