@@ -4,6 +4,15 @@ The format readers (:mod:`energy3d.data.bandai`, :mod:`energy3d.data.bvh`, :mod:
 :mod:`energy3d.data.h36m`) build on :mod:`energy3d.data.motion` and :mod:`energy3d.data.mocap`;
 this module sits above them all, so ``data/`` has no import circle.
 
+Named sources (folders of the data folder, :func:`energy3d.paths.data_root`):
+
+* ``"hdm05"``: ``motion_hdm05/bvh`` (287 HDM05 clips, 5 actors, ASF bone names, cm);
+* ``"cmu"``: ``motion_cmu`` (both subfolders: ``daz_10-14``, DAZ names, cm; ``max_131``, 3ds Max
+  names, CMU units);
+* ``"bandai"``: the Bandai npz (``motion_bandai/bandai_joints21_30fps_mm.npz``).
+
+Every clip keeps its person in ``clip["subject"]`` (HDM05: the actor, CMU: the subject number,
+Bandai: the dataset; see :func:`energy3d.data.mocap.clip_info_from_name`), so splits by person are possible.
 """
 
 from __future__ import annotations
@@ -19,9 +28,35 @@ from energy3d.data.bvh import load_bvh
 from energy3d.data.h36m import load_h36m_3d, load_h36m_h5
 from energy3d.data.motion import Motion
 from energy3d.errors import InputError
+from energy3d.paths import data_root
 from energy3d.skeleton.layouts import Skeleton
 
-__all__ = ["load_motion", "npz_keys"]
+__all__ = ["NAMED_SOURCES", "load_motion", "npz_keys", "resolve_named_source"]
+
+NAMED_SOURCES = {
+    "hdm05": "motion_hdm05/bvh",
+    "cmu": "motion_cmu",
+    "bandai": "motion_bandai/bandai_joints21_30fps_mm.npz",
+}
+"""Source names :func:`load_motion` accepts, and their paths under the data folder."""
+
+
+def resolve_named_source(source: str | Path) -> Path:
+    """The path of a named source (``"hdm05"``, ``"cmu"``, ``"bandai"``), or ``source`` as a path.
+
+    A name is taken as a path when a file or folder of that name exists in the current directory.
+
+    Raises:
+        InputError: a named source whose data folder or subfolder is missing.
+    """
+    name = str(source)
+    if name in NAMED_SOURCES and not Path(name).exists():
+        path = data_root() / NAMED_SOURCES[name]
+        if not path.exists():
+            raise InputError(f"named motion source {name!r}: {path} not found (see the README, 'Data')")
+        return path
+    return Path(source)
+
 
 def npz_keys(path: Path) -> list[str]:
     """Member names of an ``.npz`` file (unpickles nothing); a corrupt file is an :class:`InputError`."""
@@ -47,12 +82,13 @@ def load_motion(source: str | Path, *, units: str | float | None = None, fps: fl
     * ``.bvh`` file, or a folder holding ``.bvh`` files (recursive): :func:`energy3d.data.bvh.load_bvh`;
     * ``.amc`` file (its ``.asf`` beside it or given as ``asf``), or a folder holding ``.amc`` files:
       :func:`energy3d.data.asf.load_amc`;
+    * a named source: ``"hdm05"``, ``"cmu"``, ``"bandai"`` (see the module docstring).
 
     BVH and AMC folders read every file they can: the others are listed in ``Motion.skipped`` with
     the reason; ``Motion.notes`` says what was assumed (uncertain units, extrapolated head tops).
 
     Args:
-        source: file or folder path.
+        source: file or folder path, or a source name.
         units: BVH/AMC file units (``"m"``, ``"cm"``, ``"mm"``, ``"inch"``, ``"cmu"`` or metres per
             file unit, also as a string such as ``"0.056444"``); ``None`` detects them (see
             :func:`energy3d.data.mocap.guess_units`; for AMC the ASF's ``:units length``). Ignored
@@ -70,11 +106,11 @@ def load_motion(source: str | Path, *, units: str | float | None = None, fps: fl
     Raises:
         InputError: missing, unknown or corrupt source, or a layout the source cannot provide.
     """
-    path = Path(source)
+    path = resolve_named_source(source)
     mocap = {"units": units, "fps": fps, "layout": layout, "joint_map": joint_map, "mapping": mapping}
     if not path.exists():
         raise InputError(f"{path}: no such file or folder (expected a .npz, .h5, .bvh or .amc file, a folder of "
-                         ".bvh/.amc/.h5 files)")
+                         f".bvh/.amc/.h5 files, or one of the names {', '.join(NAMED_SOURCES)})")
     if path.is_dir():
         if any(path.rglob("*.bvh")):
             return load_bvh(path, **mocap)
