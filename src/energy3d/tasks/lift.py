@@ -248,21 +248,26 @@ BANDAI_SOURCES = ("bandai", "bandai-test", "bandai-val")
 
 
 def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: str = "gt", units=None,
-                    fps: float = 10.0, steps: int | None = None, seed: int = 0, progress: bool = False) -> dict:
+                    fps: float = 10.0, steps: int | None = None, seed: int = 0, progress: bool = False,
+                    joint_map=None, asf=None) -> dict:
     """MPJPE / P1a / PA-MPJPE (mm) of a lifting checkpoint on motion seen by virtual cameras.
 
     Args:
         checkpoint: lifting checkpoint ``NAME.json``.
         motion: ``"bandai"`` / ``"bandai-test"`` (the test split), ``"bandai-val"``, or any path
-            :func:`energy3d.data.sources.load_motion` reads (Bandai / Human3.6M npz, BVH file or folder).
+            :func:`energy3d.data.sources.load_motion` reads (Bandai / Human3.6M npz, BVH or AMC file or
+            folder, ``"hdm05"``, ``"cmu"``).
         two_d: ``"gt"`` (exact projections) or ``"noisy"`` (the checkpoint's detector-noise model).
-        units: BVH units (see :func:`energy3d.data.bvh.read_bvh`); ``None`` detects them.
+        units: BVH/AMC units (see :func:`energy3d.data.bvh.read_bvh`); ``None`` detects them.
+        joint_map: BVH/AMC joint map for rigs not recognised by name (:func:`energy3d.data.mocap.read_joint_map`).
+        asf: the ASF skeleton of AMC clips (default: the one beside each clip).
         fps: frame rate the motion is subsampled to.
         steps: IGE inner steps (default: as trained).
         seed: seed of the virtual cameras and the noise.
 
     Returns:
-        :func:`evaluate_lifter`'s dict with ``source``, ``checkpoint`` and ``model_type`` added.
+        :func:`evaluate_lifter`'s dict with ``source``, ``checkpoint`` and ``model_type`` added, and for
+        motion files ``motion_notes`` (what the reader assumed) and ``skipped`` (files left out, with why).
     """
     from energy3d.data.sources import load_motion
 
@@ -275,10 +280,12 @@ def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: st
         ds = load_lifting_split(LiftDataConfig(fps=fps, seed=seed), split)
         source = f"Bandai npz, {split} split, {fps:g} fps"
     else:
-        m = load_motion(motion, units=units, fps=fps)
+        m = load_motion(motion, units=units, fps=fps, joint_map=joint_map, asf=asf)
         ds = build_lifting_set(m, LiftDataConfig(fps=fps, seed=seed), seed_offset=3)
         source = f"{motion} ({len(m.clips)} clips, {fps:g} fps)"
     res = evaluate_lifter(model, ds, two_d=two_d, noise=data_cfg.noise, seed=seed, steps=steps, progress=progress)
+    if str(motion) not in BANDAI_SOURCES:
+        res.update(motion_notes=list(m.notes), skipped=[list(x) for x in m.skipped])
     res.update(source=source, checkpoint=str(checkpoint), model_type=meta["model_type"])
     return res
 
