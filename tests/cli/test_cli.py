@@ -117,6 +117,12 @@ def test_evaluate_on_bvh_folder(tiny_ckpt, tmp_path, capsys, data_dir):
     (bvh / "broken.bvh").write_text(text)
     rc, _, err = run_cli(["evaluate", tiny_ckpt, "--motion", bvh / "broken.bvh"], capsys)
     assert rc == 2 and "broken.bvh" in err and err.count("\n") == 1
+    # in a folder the broken file is skipped with a warning; units as the CLI passes them (a numeric string)
+    rc, _, err = run_cli(["evaluate", tiny_ckpt, "--motion", bvh, "--units", "0.01", "--json", tmp_path / "s.json"], capsys)
+    assert rc == 0, err
+    assert "skipped" in err and "broken.bvh" in err and "head-top" in err
+    res = json.loads((tmp_path / "s.json").read_text())
+    assert [p.endswith("broken.bvh") for p, _ in res["skipped"]] == [True] and res["motion_notes"]
 
 
 def test_ddp_training_with_torchrun(tmp_path, data_dir):

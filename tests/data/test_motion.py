@@ -121,11 +121,15 @@ def test_load_motion_bvh_file_and_folder(tmp_path):
         (tmp_path / "clips" / f"{name}.bvh").write_text(cmu_bvh_text())
     one = load_motion(tmp_path / "clips" / "a_walk.bvh")
     assert one.layout == H36M17 and one.joints.shape == (3, 17, 3) and one.fps == 30.0
-    np.testing.assert_allclose(one.joints[:, 0], [[0, 0.90, 0], [0, 0.91, 0], [0, 0.92, 0]], atol=1e-6)
+    # MotionBuilder names without Neck1: the mixamo rig; Hip is the midpoint of the hips (5 cm below Hips)
+    assert one.clips[0]["rig"] == "mixamo"
+    np.testing.assert_allclose(one.joints[:, 0], [[0, 0.85, 0], [0, 0.86, 0], [0, 0.87, 0]], atol=1e-6)
     np.testing.assert_allclose(one.joints[0, H36M17.index("LKnee")], [0.10, 0.40, 0], atol=1e-6)
+    np.testing.assert_allclose(one.joints[0, H36M17.index("Head")], [0, 1.60, 0], atol=1e-6)  # End Site of Head
     both = load_motion(tmp_path / "clips", fps=10)
     assert [c["name"] for c in both.clips] == ["a_walk", "b_run"] and len(both) == 2
-    assert load_motion(tmp_path / "clips" / "a_walk.bvh", units="m").joints[0, 0, 1] == pytest.approx(90.0)
+    assert load_motion(tmp_path / "clips" / "a_walk.bvh", units="m").joints[0, 0, 1] == pytest.approx(85.0)
+    assert load_motion(tmp_path / "clips" / "a_walk.bvh", units="0.01").joints[0, 0, 1] == pytest.approx(0.85)
 
 
 def test_load_motion_npz_dispatch(tmp_path):
@@ -161,7 +165,7 @@ def test_load_motion_errors(tmp_path):
     with pytest.raises(InputError, match="load_h36m_2d"):
         load_motion(tmp_path / "d2.npz")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no .bvh or .h5"):
+    with pytest.raises(InputError, match=r"no \.bvh, \.amc or \.h5"):
         load_motion(tmp_path / "empty")
 
 
@@ -179,3 +183,62 @@ def test_real_bvh_and_npz_agree(data_dir):
     # the derived head top extends the ~6.5 cm Neck->Head bone to 18 cm: rounding errors grow ~4x
     assert err[:, head].max() < 5e-3
     assert [c["action"] for c in ref.clips] == [c["action"] for c in bvh.clips]
+
+
+def test_notes_and_skipped_survive_operations():
+    m = make()
+    m.notes, m.skipped = ["units assumed"], [("x.bvh", "bad")]
+    for s in (m.subsample(10), m.select_clips([1]), m.to_layout("mpii16"), concat_motions([m, m])):
+        assert s.notes == ["units assumed"]
+    assert concat_motions([m, m]).skipped == [("x.bvh", "bad")] * 2
+
+
+# ---------------------------------------------------------------------------- named sources
+
+
+def _fake_data_folder(root):
+    from mocap_helpers import RIGS, bvh_text
+
+    k = 0.01 / (0.0254 / 0.45)  # cm -> CMU units
+    files = {"motion_hdm05/bvh/HDM_bd_kickLFront1Reps_001_120.bvh": RIGS["asf"],
+             "motion_hdm05/bvh/HDM_tr_squat1Reps_003_120.bvh": RIGS["asf"],
+             "motion_cmu/daz_10-14/13_07.bvh": RIGS["daz"],
+             "motion_cmu/max_131/131_02.bvh": [(n, p, tuple(k * v for v in o)) for n, p, o in RIGS["3dsmax"]]}
+    for rel, joints in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(bvh_text(joints))
+
+
+def test_named_sources_keep_the_person(tmp_path, monkeypatch):
+    _fake_data_folder(tmp_path / "data")
+    monkeypatch.setenv("ENERGY3D_DATA", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+    h = load_motion("hdm05")
+    assert [(c["subject"], c["action"], c["take"], c["rig"]) for c in h.clips] == [
+        ("bd", "kickLFront1Reps", 1, "asf"), ("tr", "squat1Reps", 3, "asf")]
+    c = load_motion("cmu")
+    assert [(c_["name"], c_["subject"], c_["take"], c_["rig"]) for c_ in c.clips] == [
+        ("13_07", "13", 7, "daz"), ("131_02", "131", 2, "3dsmax")]
+    # CMU units recognised: both rigs come out the same size (leg 0.82 m as built)
+    legs = np.linalg.norm(c.joints[:, H36M17.index("LHip")] - c.joints[:, H36M17.index("LKnee")], axis=-1)
+    np.testing.assert_allclose(legs, 0.4005, atol=1e-3)
+    # a folder of that name in the current directory wins over the named source
+    (tmp_path / "cmu").mkdir()
+    with pytest.raises(InputError, match="folder holds no"):
+        load_motion("cmu")
+    monkeypatch.setenv("ENERGY3D_DATA", str(tmp_path / "nowhere"))
+    with pytest.raises(InputError, match="data folder not found"):
+        load_motion("hdm05")
+    (tmp_path / "nowhere").mkdir()
+    with pytest.raises(InputError, match="named motion source 'hdm05'.*not found"):
+        load_motion("hdm05")
+
+
+def test_real_named_sources(data_dir):
+    h = load_motion("hdm05", fps=10)
+    assert h.num_clips == 287 and {c["subject"] for c in h.clips} == {"bd", "bk", "dg", "mm", "tr"}
+    assert h.skipped == [] and {c["rig"] for c in h.clips} == {"asf"} and h.notes == []
+    c = load_motion("cmu", fps=10)
+    assert c.num_clips == 60 and {x["subject"] for x in c.clips} == {"10", "12", "13", "14", "131"}
+    assert {x["rig"] for x in c.clips} == {"daz", "3dsmax"} and c.skipped == []
+    assert len(c.notes) == 1 and "daz rig has no head-top joint" in c.notes[0]

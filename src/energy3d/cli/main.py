@@ -49,7 +49,8 @@ def cmd_evaluate(args) -> int:
     progress = not args.quiet
     if kind.startswith("voxel_"):
         lift_only = [f for f, v in (("--motion", args.motion), ("--two-d", args.two_d), ("--two-d-file", args.two_d_file),
-                                    ("--cameras", args.cameras), ("--units", args.units)) if v is not None]
+                                    ("--cameras", args.cameras), ("--units", args.units), ("--joint-map", args.joint_map),
+                                    ("--asf", args.asf), ("--keypoints", args.keypoints)) if v is not None]
         if lift_only:
             raise InputError(f"{args.checkpoint} is a voxel model ({kind}): {', '.join(lift_only)} apply to lifting "
                              "checkpoints only; voxel models are scored on the shape dataset (--split, --resolution, --limit)")
@@ -76,7 +77,12 @@ def cmd_evaluate(args) -> int:
             from energy3d.tasks.lift import evaluate_motion
 
             res = evaluate_motion(args.checkpoint, motion, two_d=args.two_d or "gt", units=args.units, fps=args.fps,
-                                  steps=args.steps, seed=args.seed, progress=progress, device=args.device)
+                                  steps=args.steps, seed=args.seed, progress=progress, device=args.device,
+                                  joint_map=args.joint_map, asf=args.asf, keypoints=args.keypoints)
+            for n in res.get("motion_notes", []):
+                _warn("evaluate", "note: " + n)
+            for path, why in res.get("skipped", []):
+                _warn("evaluate", f"skipped {path}: {why}")
         print_lift_table(res)
     if args.json:
         write_json(args.json, res)
@@ -155,10 +161,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("evaluate", help="metrics of a checkpoint: MPJPE / P1a / PA-MPJPE (lifters), IoU (voxel models)")
     e.add_argument("checkpoint", help="NAME.json (with NAME.safetensors beside it)")
-    e.add_argument("--motion", default=None, help="lifters: 'bandai' (test split, the default), 'bandai-val', a "
-                   "Bandai/Human3.6M npz, a BVH file or a folder of BVH files")
+    e.add_argument("--motion", default=None, help="lifters: 'bandai' (test split, the default), 'bandai-val', "
+                   "'hdm05', 'cmu', a Bandai/Human3.6M npz, a BVH or AMC file, or a folder of them")
     e.add_argument("--two-d", choices=["gt", "noisy"], default=None, help="lifters: exact projections (default) or the detector-noise model")
-    e.add_argument("--units", default=None, help="lifters, BVH: units (m, cm, mm, inch); detected when omitted")
+    e.add_argument("--units", default=None, help="lifters, BVH/AMC: units (m, cm, mm, inch, cmu = 0.056444 m, or metres "
+                   "per unit such as 0.056444); detected when omitted")
+    e.add_argument("--keypoints", default=None, choices=["rig", "detector"],
+                   help="lifters: 2D geometry, the rig's joints or detector-style keypoints (default: what the checkpoint trained on)")
+    e.add_argument("--joint-map", default=None, metavar="MAP.json", help="lifters, BVH/AMC: JSON {h36m17 joint: file "
+                   "joint name} for rigs not recognised by joint name")
+    e.add_argument("--asf", default=None, metavar="SKELETON.asf", help="lifters, AMC: the ASF skeleton (default: the "
+                   ".asf beside each clip whose name starts the clip's name)")
     e.add_argument("--fps", type=float, default=10.0, help="lifters: subsample motion to this frame rate")
     e.add_argument("--steps", type=int, default=None, help="IGE inner steps (default: as trained)")
     e.add_argument("--seed", type=int, default=0, help="lifters: seed of the virtual cameras and noise")

@@ -30,35 +30,40 @@ Conventions implemented here:
 * Positions stay in the file's units; :attr:`BVH.scale` converts to metres. BVH worlds are taken to
   be Y-up (the format's convention); no axis change is applied.
 
-Joint mappings to canonical names (then :func:`energy3d.skeleton.layouts.convert` builds any layout):
-``bandai`` (the Bandai Namco rig, via the ``bandai21`` layout), ``cmu`` (MotionBuilder-style names as in
-the CMU BVH conversions and Mixamo: Hips, LeftUpLeg, LeftLeg, LeftFoot, Spine1/Spine, Neck, Head,
-LeftArm, LeftForeArm, LeftHand, ...), ``3dsmax`` (Hips, LeftHip, LeftKnee, LeftAnkle, Chest, Neck, Head,
-LeftShoulder, LeftElbow, LeftWrist, ...). Names are matched case-sensitively after dropping a
-``namespace:`` prefix (e.g. ``mixamorig:Hips``). The rigs have no head-top joint: ``h36m17``'s
-``Head`` is then derived by the documented head-top rule of :mod:`energy3d.skeleton.layouts`.
+Units are detected per file (:func:`energy3d.data.mocap.guess_units`: leg length when the rig is
+recognised, else the skeleton span; ``m``, ``cm``, ``mm``, ``inch`` or ``cmu`` = 0.056444 m, the unit
+of the CMU conversions) or given with ``units=``; an uncertain guess is reported in ``notes``.
+
+Joints are mapped to ``h36m17`` by rig (recognised from joint names: Bandai, CMU MotionBuilder
+names, Mixamo, 3ds Max, DAZ/Poser, CMU/HDM05 ASF names, Character Creator) or by a user joint map;
+:mod:`energy3d.data.mocap` documents where each ``h36m17`` joint sits on every rig. End Sites are
+kept as ``<joint>_End`` points when loading, so a rig's head top (the End Site of ``Head``) is used.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from energy3d.data.motion import Motion, concat_motions, convert_motion_joints, fps_step
+from energy3d.data.mocap import (
+    RIGS, UNIT_SCALES, RigMatch, clip_info_from_name, guess_units, leg_length, match_rig, motion_from_positions,
+    parse_units,
+)
+from energy3d.data.motion import Motion, concat_motions
 from energy3d.errors import InputError
-from energy3d.skeleton.layouts import BANDAI21, Skeleton, get_layout
+from energy3d.skeleton.layouts import Skeleton
 
-UNIT_SCALES = {"m": 1.0, "cm": 0.01, "mm": 0.001, "inch": 0.0254}
+__all__ = [
+    "BVH", "BVH_MAPPINGS", "UNIT_SCALES", "axis_rotation", "bvh_skeleton", "clip_info_from_name", "detect_mapping",
+    "detect_units", "forward_kinematics", "load_bvh", "load_folder", "parse_bvh", "read_bvh", "rest_positions",
+    "skeleton_span",
+]
+
 _POS = {"Xposition": 0, "Yposition": 1, "Zposition": 2}
 _ROT = {"Xrotation": 0, "Yrotation": 1, "Zrotation": 2}
-
-# Units auto-detection: the skeleton's span S (longest bone path between two joints, see
-# `skeleton_span`) of a human is 1.1-1.3x the standing height, about 1.9 m for an adult.
-SPAN_TARGET_M = 1.9
-SPAN_RANGE_M = (1.0, 3.0)
 
 
 @dataclass
@@ -77,6 +82,7 @@ class BVH:
         scale: metres per file unit (multiply :attr:`positions` by it to get metres).
         end_site: ``(J,)`` bool, True for End Site points.
         path: the file read ("" for text input).
+        notes: what was assumed (e.g. units detected outside the adult size range), one sentence each.
     """
 
     names: list
@@ -90,6 +96,7 @@ class BVH:
     scale: float
     end_site: np.ndarray
     path: str = ""
+    notes: list = field(default_factory=list)
 
     @property
     def fps(self) -> float:
@@ -368,6 +375,38 @@ def forward_kinematics(parents: np.ndarray, offsets: np.ndarray, channels: list,
 # ----------------------------------------------------------------------------------------------
 # Units
 
+
+def _local_translations(offsets: np.ndarray, channels: list, motion: np.ndarray):
+    """Per joint: the first-frame local translation (OFFSET with position channels substituted) and
+    whether its position channels move over time (a global-translation carrier)."""
+    J = len(offsets)
+    trans = np.array(offsets, dtype=np.float64).reshape(J, 3).copy()
+    moving = np.zeros(J, dtype=bool)
+    col = 0
+    for j in range(J):
+        for ch in channels[j]:
+            if ch in _POS and motion.shape[0]:
+                v = motion[:, col]
+                trans[j, _POS[ch]] = v[0]
+                moving[j] |= bool(np.ptp(v) > 1e-6 * max(1.0, float(np.abs(v).max())))
+            col += 1
+    return trans, moving
+
+
+def rest_positions(parents: np.ndarray, offsets: np.ndarray, channels: list, motion: np.ndarray) -> np.ndarray:
+    """``(J, 3)`` joint positions with every rotation zero (file units; roots at the origin).
+
+    Local translations are the OFFSETs with first-frame position channels substituted (see the
+    module docstring), so distances between joints are the rig's bone geometry.
+    """
+    trans, _ = _local_translations(offsets, channels, motion)
+    rest = np.zeros_like(trans)
+    for j, p in enumerate(parents):
+        if p >= 0:
+            rest[j] = rest[p] + trans[j]
+    return rest
+
+
 def skeleton_span(parents: np.ndarray, offsets: np.ndarray, channels: list, motion: np.ndarray) -> float:
     """Longest path along bones between two joints, in file units.
 
@@ -378,18 +417,8 @@ def skeleton_span(parents: np.ndarray, offsets: np.ndarray, channels: list, moti
     toe-to-fingertip, 1.1-1.3 times the standing height.
     """
     J = len(parents)
-    length = np.zeros(J)
-    col = 0
-    for j in range(J):
-        t = np.array(offsets[j], dtype=np.float64)
-        moving = False
-        for ch in channels[j]:
-            if ch in _POS and motion.shape[0]:
-                v = motion[:, col]
-                t[_POS[ch]] = v[0]
-                moving |= bool(np.ptp(v) > 1e-6 * max(1.0, float(np.abs(v).max())))
-            col += 1
-        length[j] = 0.0 if parents[j] < 0 or moving else float(np.linalg.norm(t))
+    trans, moving = _local_translations(offsets, channels, motion)
+    length = np.where((np.asarray(parents) < 0) | moving, 0.0, np.linalg.norm(trans, axis=1))
     down = np.zeros(J)  # longest downward path from joint j
     best = 0.0
     for j in range(J - 1, -1, -1):  # children come after parents
@@ -403,59 +432,58 @@ def skeleton_span(parents: np.ndarray, offsets: np.ndarray, channels: list, moti
 def detect_units(span: float, *, source: str = "BVH") -> str:
     """Guess file units from the skeleton span (:func:`skeleton_span`, in file units).
 
-    Rule: among ``m``, ``cm``, ``mm`` and ``inch``, choose the unit whose conversion puts the span
-    closest (in log scale) to 1.9 m, a typical adult toe-to-fingertip span; the result must lie in
-    1.0-3.0 m, otherwise the units are ambiguous and :class:`InputError` asks for ``units=``.
-    Consequences: cm and inch split at a span of 119 file units (smaller spans read as inches),
-    m and mm files are unambiguous. Pass ``units=`` for children, partial rigs or unusual scales
-    (e.g. ``0.056444`` m per unit for the common CMU BVH conversions).
+    The span rule of :func:`energy3d.data.mocap.guess_units`: among ``m``, ``cm``, ``mm``,
+    ``inch`` and ``cmu`` (0.056444 m), the unit putting the span closest (in log scale) to 1.9 m;
+    the result must lie in 1.0-3.0 m. :func:`read_bvh` prefers the leg length when it recognises
+    the rig (a sharper measure: the span depends on fingers and toes being present).
 
     Raises:
         InputError: no unit gives a plausible human span.
+
+    Example:
+        >>> detect_units(190.0), detect_units(75.0), detect_units(39.3)
+        ('cm', 'inch', 'cmu')
     """
-    if not np.isfinite(span) or span <= 0:
-        raise InputError(f"{source}: cannot detect units of a skeleton with zero size; pass units=")
-    best = min(UNIT_SCALES, key=lambda u: abs(np.log(span * UNIT_SCALES[u] / SPAN_TARGET_M)))
-    metres = span * UNIT_SCALES[best]
-    if not (SPAN_RANGE_M[0] <= metres <= SPAN_RANGE_M[1]):
-        raise InputError(
-            f"{source}: cannot detect units: skeleton span {span:g} file units is not a human size in m, cm, "
-            f"mm or inch; pass units= ('m', 'cm', 'mm', 'inch' or metres per file unit)"
-        )
-    return best
+    return guess_units(span, "span", source=source).unit
 
 
-def _resolve_units(units, span, source):
-    if units is None:
-        u = detect_units(span, source=source)
-        return u, UNIT_SCALES[u]
-    if isinstance(units, str):
-        if units not in UNIT_SCALES:
-            raise InputError(f"{source}: unknown units {units!r}; expected one of {', '.join(UNIT_SCALES)} or a number (metres per unit)")
-        return units, UNIT_SCALES[units]
+def _detect_bvh_units(h, source, mapping, joint_map):
+    """``(unit, scale, notes)`` for a parsed file: leg length when a rig matches, else the span."""
+    rest = rest_positions(h["parents"], h["offsets"], h["channels"], h["motion"])
+    leg = None
     try:
-        s = float(units)
-    except (TypeError, ValueError):
-        raise InputError(f"{source}: units must be a unit name or metres per file unit, got {units!r}") from None
-    if not np.isfinite(s) or s <= 0:
-        raise InputError(f"{source}: units scale must be positive, got {units!r}")
-    return "custom", s
+        match = match_rig(h["names"], rig=mapping, joint_map=joint_map, rest=rest, source=source)
+        leg = leg_length(rest, match)
+    except InputError:
+        pass
+    if leg is not None:
+        g = guess_units(leg, "leg", source=source)
+    else:
+        g = guess_units(skeleton_span(h["parents"], h["offsets"], h["channels"], h["motion"]), "span", source=source)
+    return g.unit, g.scale, [g.note] if g.note else []
 
 
-def read_bvh(path: str | Path, *, units: str | float | None = None, include_end_sites: bool = False) -> BVH:
+def read_bvh(path: str | Path, *, units: str | float | None = None, include_end_sites: bool = False,
+             mapping: str | None = None, joint_map=None) -> BVH:
     """Read a BVH file and compute world joint positions by forward kinematics.
 
     Args:
         path: ``.bvh`` file.
-        units: file units, ``"m" | "cm" | "mm" | "inch"`` or a float (metres per file unit);
-            ``None`` auto-detects from the skeleton span (see :func:`detect_units`).
+        units: file units: ``"m" | "cm" | "mm" | "inch" | "cmu"``, metres per file unit (a number
+            or a numeric string such as ``"0.056444"``), or ``None`` to detect them from the leg
+            length (when the rig is recognised, via ``mapping`` / ``joint_map`` if given) or else
+            the skeleton span (:func:`energy3d.data.mocap.guess_units`).
         include_end_sites: keep End Site points as joints (named ``<parent>_End``).
+        mapping: rig used for unit detection (see :data:`energy3d.data.mocap.RIGS`), ``None`` = any.
+        joint_map: user joint map used for unit detection (see :func:`energy3d.data.mocap.read_joint_map`).
 
     Returns:
-        :class:`BVH` with ``positions`` ``(T, J, 3)`` in the file's units.
+        :class:`BVH` with ``positions`` ``(T, J, 3)`` in the file's units; ``notes`` says when the
+        detected units are not certain.
 
     Raises:
-        InputError: missing/unreadable file or any format error (see :func:`parse_bvh`).
+        InputError: missing/unreadable file, any format error (see :func:`parse_bvh`), bad ``units``,
+            or units that cannot be detected.
 
     Example:
         >>> b = read_bvh("walk.bvh")  # doctest: +SKIP
@@ -471,8 +499,13 @@ def read_bvh(path: str | Path, *, units: str | float | None = None, include_end_
         raise InputError(f"{p}: cannot read BVH file ({e})") from None
     h = parse_bvh(text, source=str(p))
     positions = forward_kinematics(h["parents"], h["offsets"], h["channels"], h["motion"])
-    unit_name, scale = _resolve_units(
-        units, skeleton_span(h["parents"], h["offsets"], h["channels"], h["motion"]) if units is None else 0.0, str(p))
+    if not np.all(np.isfinite(positions)):
+        bad = int(np.argwhere(~np.isfinite(positions))[0, 0])
+        raise InputError(f"{p}: forward kinematics gives non-finite positions (NaN or inf) from frame {bad} on")
+    if units is None:
+        unit_name, scale, notes = _detect_bvh_units(h, str(p), mapping, joint_map)
+    else:
+        (unit_name, scale), notes = parse_units(units, source=str(p)), []
     keep = np.ones(len(h["names"]), dtype=bool) if include_end_sites else ~h["end_site"]
     new_index = np.cumsum(keep) - 1
     parents = np.array([new_index[q] if q >= 0 else -1 for q in h["parents"][keep]], dtype=np.int64)
@@ -488,179 +521,115 @@ def read_bvh(path: str | Path, *, units: str | float | None = None, include_end_
         scale=scale,
         end_site=h["end_site"][keep],
         path=str(p),
+        notes=notes,
     )
 
 
 # ----------------------------------------------------------------------------------------------
-# Joint-name mappings
+# Rigs and Motion
 
-def _sided(spec: dict) -> dict:
-    """Expand ``{canonical_with_{s}: name_with_{S}}`` into left/right entries."""
-    out = {}
-    for canon, names in spec.items():
-        names = names if isinstance(names, tuple) else (names,)
-        if "{s}" in canon:
-            for s, S in (("l", "Left"), ("r", "Right")):
-                out[canon.format(s=s)] = tuple(n.format(S=S) for n in names)
-        else:
-            out[canon] = names
-    return out
+BVH_MAPPINGS = RIGS
+"""The built-in rigs (:data:`energy3d.data.mocap.RIGS`), by name, in detection order."""
 
 
-# canonical joint -> candidate BVH names (first present wins)
-BVH_MAPPINGS: dict[str, dict[str, tuple]] = {
-    "bandai": {c: (n,) for n, c in zip(BANDAI21.joints, BANDAI21.canonical)},
-    "cmu": _sided({
-        "pelvis": "Hips", "{s}_hip": "{S}UpLeg", "{s}_knee": "{S}Leg", "{s}_ankle": "{S}Foot",
-        "spine": ("Spine1", "Spine"), "thorax": "Neck", "nose": "Head",
-        "{s}_shoulder": "{S}Arm", "{s}_elbow": "{S}ForeArm", "{s}_wrist": "{S}Hand",
-    }),
-    "3dsmax": _sided({
-        "pelvis": "Hips", "{s}_hip": "{S}Hip", "{s}_knee": "{S}Knee", "{s}_ankle": "{S}Ankle",
-        "spine": "Chest", "thorax": "Neck", "nose": "Head",
-        "{s}_shoulder": "{S}Shoulder", "{s}_elbow": "{S}Elbow", "{s}_wrist": "{S}Wrist",
-    }),
-}
-
-
-def _strip_ns(name: str) -> str:
-    return name.rsplit(":", 1)[-1]
-
-
-def detect_mapping(names, *, source: str = "BVH") -> tuple[str, dict[str, int]]:
-    """Find which joint-name mapping fits a BVH skeleton.
+def detect_mapping(names, *, source: str = "BVH", joint_map=None) -> RigMatch:
+    """Which rig a skeleton uses: :func:`energy3d.data.mocap.match_rig` over all built-in rigs.
 
     Args:
-        names: BVH joint names (a ``namespace:`` prefix is ignored).
+        names: joint names (a ``namespace:`` prefix is ignored).
         source: file name for error messages.
+        joint_map: a user joint map instead of the built-in rigs.
 
     Returns:
-        ``(mapping_name, {canonical: joint_index})``, mappings tried in the order ``bandai``,
-        ``cmu``, ``3dsmax``; the first whose every canonical joint is present wins.
+        :class:`energy3d.data.mocap.RigMatch` (``.rig`` is the rig's name).
 
     Raises:
-        InputError: no mapping fits; names the joints missing for the closest mapping.
+        InputError: no rig fits; the message lists, per rig, the missing count and the first names.
     """
-    plain = [_strip_ns(n) for n in names]
-    lookup = {n: i for i, n in reversed(list(enumerate(plain)))}
-    best = None
-    for mname, spec in BVH_MAPPINGS.items():
-        found, missing = {}, []
-        for canon, cands in spec.items():
-            hit = next((c for c in cands if c in lookup), None)
-            if hit is None:
-                missing.append("/".join(cands))
-            else:
-                found[canon] = lookup[hit]
-        if not missing:
-            return mname, found
-        if best is None or len(missing) < len(best[1]):
-            best = (mname, missing)
-    raise InputError(
-        f"{source}: joint names match no known BVH rig (bandai, cmu, 3dsmax); closest is "
-        f"{best[0]!r}, missing joints: {', '.join(best[1])}"
-    )
+    return match_rig(names, joint_map=joint_map, source=source)
 
 
-def bvh_skeleton(bvh: BVH, mapping: str | None = None) -> tuple[Skeleton, np.ndarray]:
-    """The mapped joints of a BVH as a :class:`Skeleton` with canonical names.
+def bvh_skeleton(bvh: BVH, mapping: str | None = None, joint_map=None) -> RigMatch:
+    """The mapped joints of a read file.
 
     Args:
-        bvh: a read file.
-        mapping: ``"bandai"``, ``"cmu"``, ``"3dsmax"`` or ``None`` (auto-detect).
+        bvh: a file read with :func:`read_bvh` (with End Sites, if a head top should be found).
+        mapping: a rig name of :data:`BVH_MAPPINGS` or ``None`` (detect).
+        joint_map: user joint map (overrides ``mapping``).
 
     Returns:
-        ``(skeleton, index)``: ``index`` ``(K,)`` selects the skeleton's joints from ``bvh.positions``.
-        For ``bandai`` the skeleton is the ``bandai21`` layout itself.
+        :class:`energy3d.data.mocap.RigMatch`: ``match.layout`` and ``match.gather(bvh.positions)``.
     """
-    if mapping is None:
-        mapping, found = detect_mapping(bvh.names, source=bvh.path or "BVH")
-    else:
-        if mapping not in BVH_MAPPINGS:
-            raise InputError(f"unknown BVH mapping {mapping!r}; expected one of {', '.join(BVH_MAPPINGS)}")
-        plain = {_strip_ns(n): i for i, n in enumerate(bvh.names)}
-        found, missing = {}, []
-        for canon, cands in BVH_MAPPINGS[mapping].items():
-            hit = next((c for c in cands if c in plain), None)
-            if hit is None:
-                missing.append("/".join(cands))
-            else:
-                found[canon] = plain[hit]
-        if missing:
-            raise InputError(f"{bvh.path or 'BVH'}: mapping {mapping!r} needs joints missing from the file: {', '.join(missing)}")
-    if mapping == "bandai":
-        return BANDAI21, np.array([found[c] for c in BANDAI21.canonical], dtype=np.int64)
-    canon = list(found)
-    index = np.array([found[c] for c in canon], dtype=np.int64)
-    pos_of = {int(b): k for k, b in enumerate(index)}
-    parents = []
-    for b in index:  # nearest mapped ancestor
-        q = int(bvh.parents[b])
-        while q >= 0 and q not in pos_of:
-            q = int(bvh.parents[q])
-        parents.append(pos_of[q] if q >= 0 else -1)
-    names = tuple(bvh.names[b] for b in index)
-    left = tuple(k for k, c in enumerate(canon) if c.startswith("l_") and "r_" + c[2:] in found)
-    right = tuple(canon.index("r_" + canon[k][2:]) for k in left)
-    return Skeleton(f"bvh-{mapping}", names, tuple(parents), tuple(canon), left, right), index
+    rest = rest_positions(bvh.parents, bvh.offsets, bvh.channels, bvh.motion)
+    return match_rig(bvh.names, rig=mapping, joint_map=joint_map, rest=rest, source=bvh.path or "BVH")
 
 
-_BANDAI_NAME = re.compile(r"^(dataset-\d+)_(.+)_([^_]+)_(\d+)$")
-
-
-def clip_info_from_name(stem: str) -> dict:
-    """Clip metadata from a file name; Bandai names ``dataset-N_{content}_{style}_{take}`` are parsed."""
-    m = _BANDAI_NAME.match(stem)
-    if m:
-        return {"name": stem, "action": m.group(2), "style": m.group(3), "subject": m.group(1), "take": int(m.group(4))}
-    return {"name": stem, "action": "", "style": "", "subject": ""}
+def _load_bvh_file(f: Path, units, fps, layout, mapping, joint_map) -> Motion:
+    b = read_bvh(f, units=units, include_end_sites=True, mapping=mapping, joint_map=joint_map)
+    match = bvh_skeleton(b, mapping, joint_map)
+    return motion_from_positions(b.positions, b.scale, match, fps=b.fps, target_fps=fps, layout=layout,
+                                 clip=clip_info_from_name(f.stem), notes=b.notes, source=str(f))
 
 
 def load_bvh(source: str | Path, *, units: str | float | None = None, fps: float | None = None,
-             layout: str | Skeleton | None = "h36m17", mapping: str | None = None):
+             layout: str | Skeleton | None = "h36m17", mapping: str | None = None, joint_map=None) -> Motion:
     """Read one ``.bvh`` file or a folder of them (recursive, sorted) into a :class:`Motion`.
 
     Args:
         source: a ``.bvh`` file or a folder.
-        units: file units or ``None`` to auto-detect per file (see :func:`read_bvh`).
+        units: file units or ``None`` to detect them per file (see :func:`read_bvh`).
         fps: target frame rate (every k-th frame kept); required when files differ in frame rate.
         layout: target layout (default ``h36m17``); ``None`` keeps the mapped rig joints.
-        mapping: joint-name mapping (``bandai``, ``cmu``, ``3dsmax``) or ``None`` to auto-detect.
+        mapping: rig name (:data:`BVH_MAPPINGS`) or ``None`` to recognise it per file.
+        joint_map: a user joint map (dict or JSON path) for other rigs, see
+            :func:`energy3d.data.mocap.read_joint_map`.
 
     Returns:
         :class:`energy3d.data.motion.Motion`, metres, Y-up (BVH worlds are Y-up), one clip per file;
-        clip metadata from the file name (:func:`clip_info_from_name`).
+        clip metadata from the file name (:func:`energy3d.data.mocap.clip_info_from_name`) plus
+        ``rig``. In a folder, files that cannot be read are left out and listed in ``skipped`` with
+        the reason; ``notes`` gathers what was assumed (uncertain units, extrapolated head tops).
 
     Raises:
-        InputError: no files, format errors, unknown rig, or mixed frame rates without ``fps``.
+        InputError: a single file that cannot be read; a folder with no ``.bvh`` files or none
+            readable (every reason listed); mixed frame rates without ``fps``; different rigs with
+            ``layout=None``.
     """
     src = Path(source)
-    if src.is_dir():
-        files = sorted(src.rglob("*.bvh"))
-        if not files:
-            raise InputError(f"{src}: folder holds no .bvh files")
-    elif src.is_file():
-        files = [src]
-    else:
+    if src.is_file():
+        return _load_bvh_file(src, units, fps, layout, mapping, joint_map)
+    if not src.is_dir():
         raise InputError(f"{src}: BVH file or folder not found")
-    parts = []
+    files = sorted(src.rglob("*.bvh"))
+    if not files:
+        raise InputError(f"{src}: folder holds no .bvh files")
+    return load_folder(src, files, lambda f: _load_bvh_file(f, units, fps, layout, mapping, joint_map), layout)
+
+
+def load_folder(src: Path, files, load_one, layout) -> Motion:
+    """Read every file of a folder with ``load_one``; unreadable ones go to ``Motion.skipped``.
+
+    Raises:
+        InputError: no file readable (every reason listed, up to 10); mixed frame rates; mixed rigs
+            with ``layout=None``.
+    """
+    parts, skipped = [], []
     for f in files:
-        b = read_bvh(f, units=units)
-        skel, index = bvh_skeleton(b, mapping)
-        joints = (b.positions[:, index] * b.scale).astype(np.float32)
-        rate = b.fps
-        if fps is not None:
-            step = fps_step(rate, float(fps), str(f))
-            joints = joints[::step]
-            rate = rate / step
-        if layout is not None:
-            dst = get_layout(layout)
-            try:
-                joints = convert_motion_joints(joints, skel, dst)
-            except InputError as e:
-                raise InputError(f"{f}: {e}") from None
-            skel = dst
-        parts.append(Motion(joints, skel, np.zeros(len(joints), dtype=np.int64), [clip_info_from_name(f.stem)], rate))
+        try:
+            parts.append(load_one(f))
+        except InputError as e:
+            skipped.append((str(f), str(e)))
+    if not parts:
+        reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in skipped[:10])
+        more = f" (and {len(skipped) - 10} more)" if len(skipped) > 10 else ""
+        raise InputError(f"{src}: none of its {len(files)} motion file(s) could be read: {reasons}{more}")
     if layout is None and len({p.layout for p in parts}) > 1:
-        raise InputError(f"{src}: files use different rigs; pass layout= to convert them to one layout")
-    return concat_motions(parts)
+        rigs = sorted({p.layout.name for p in parts})
+        raise InputError(f"{src}: files use different rigs ({', '.join(rigs)}); pass layout= to convert them to one layout")
+    rates = sorted({p.fps for p in parts})
+    if len(rates) > 1:
+        raise InputError(f"{src}: files run at different frame rates ({', '.join(f'{r:g}' for r in rates)} fps); "
+                         "pass fps= to resample them to one rate")
+    m = concat_motions(parts)
+    m.skipped = skipped
+    return m

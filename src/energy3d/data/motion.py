@@ -9,7 +9,15 @@ and clips appear in the order of :attr:`Motion.clips`.
 * the Bandai Namco npz (key ``joints_mm``), see :mod:`energy3d.data.bandai`;
 * a Human3.6M 3D npz (key ``positions_3d``) or Martinez-style ``.h5`` files, see
   :mod:`energy3d.data.h36m` (Z-up world rotated to Y-up there);
-* a single ``.bvh`` file or a folder of them (searched recursively), see :mod:`energy3d.data.bvh`.
+* a single ``.bvh`` file or a folder of them (searched recursively), see :mod:`energy3d.data.bvh`;
+* an ``.amc`` file (with its ``.asf`` skeleton) or a folder of them, see :mod:`energy3d.data.asf`;
+* the named sources ``"hdm05"``, ``"cmu"`` and ``"bandai"`` under the data folder.
+
+Besides the joints a :class:`Motion` carries what the reader had to assume or leave out:
+:attr:`Motion.notes` (assumptions worth a look, e.g. units detected with little margin, a head top
+extrapolated because the rig has none) and :attr:`Motion.skipped` (files of a folder that could not
+be read, each with the reason). Both survive :meth:`Motion.subsample`, :meth:`Motion.select_clips`,
+:meth:`Motion.to_layout` and :func:`concat_motions`.
 """
 
 from __future__ import annotations
@@ -24,6 +32,9 @@ from energy3d.errors import InputError
 from energy3d.skeleton.layouts import Skeleton, convert, get_layout
 
 CLIP_KEYS = ("name", "action", "style", "subject")
+"""Keys every clip dict has (``""`` where unknown). ``subject`` is the person performing the clip
+(Bandai: the dataset, Human3.6M: ``S1`` ..., HDM05: the actor ``bd``/``bk``/``dg``/``mm``/``tr``, CMU:
+the subject number such as ``"13"``), so data can be split by person."""
 
 
 def fps_step(src_fps: float, dst_fps: float, what: str) -> int:
@@ -52,6 +63,9 @@ class Motion:
         clips: one dict per clip with at least the string keys ``name``, ``action``, ``style``,
             ``subject`` (``""`` where unknown); readers add more (e.g. ``take``, ``camera``).
         fps: frame rate in frames per second (all clips share it).
+        notes: what the reader assumed and the user may want to check, one sentence each (e.g.
+            ``"131_01.bvh: units assumed 'cmu' ..."``); empty when nothing was assumed.
+        skipped: ``(path, reason)`` for every file of a folder that was not read.
 
     Example:
         >>> import numpy as np
@@ -66,6 +80,8 @@ class Motion:
     clip_index: np.ndarray
     clips: list = field(default_factory=list)
     fps: float = 30.0
+    notes: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
 
     def __post_init__(self):
         self.layout = get_layout(self.layout)
@@ -95,6 +111,8 @@ class Motion:
         self.fps = float(self.fps)
         if not np.isfinite(self.fps) or self.fps <= 0:
             raise InputError(f"Motion.fps: expected a positive frame rate, got {self.fps}")
+        self.notes = [str(n) for n in self.notes]
+        self.skipped = [(str(p), str(r)) for p, r in self.skipped]
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -211,7 +229,10 @@ def convert_motion_joints(joints: np.ndarray, src: Skeleton, dst: Skeleton, chun
 
 
 def concat_motions(motions: Sequence[Motion]) -> Motion:
-    """Stack motions of the same layout and frame rate into one (clips appended in order)."""
+    """Stack motions of the same layout and frame rate into one (clips appended in order).
+
+    Notes are merged without repeats (first occurrence order); skipped files are appended.
+    """
     if not motions:
         raise InputError("no motion clips to combine")
     first = motions[0]
@@ -229,4 +250,6 @@ def concat_motions(motions: Sequence[Motion]) -> Motion:
         clip_index=np.concatenate([m.clip_index + o for m, o in zip(motions, offsets)]),
         clips=[c for m in motions for c in m.clips],
         fps=first.fps,
+        notes=list(dict.fromkeys(n for m in motions for n in m.notes)),
+        skipped=[s for m in motions for s in m.skipped],
     )

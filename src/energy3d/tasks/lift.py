@@ -291,7 +291,8 @@ BANDAI_SOURCES = ("bandai", "bandai-test", "bandai-val")
 
 def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: str = "gt", units=None,
                     fps: float = 10.0, steps: int | None = None, seed: int = 0, progress: bool = False,
-                    keypoints: str | None = None, device: str | torch.device = "cpu") -> dict:
+                    keypoints: str | None = None, device: str | torch.device = "cpu", joint_map=None,
+                    asf=None) -> dict:
     """MPJPE / P1a / PA-MPJPE (mm) of a lifting checkpoint on motion seen by virtual cameras.
 
     Args:
@@ -299,9 +300,11 @@ def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: st
         motion: a named source's test split (``"bandai"``, ``"hdm05"``, ``"cmu"``, also written
             ``"bandai-test"`` ...), its validation split (``"bandai-val"``, ``"hdm05-val"``,
             ``"cmu-val"``), or any path :func:`energy3d.data.sources.load_motion` reads (Bandai /
-            Human3.6M npz, BVH file or folder: every clip).
+            Human3.6M npz, BVH or AMC file or folder: every clip).
         two_d: ``"gt"`` (exact projections) or ``"noisy"`` (the checkpoint's detector-noise model).
-        units: BVH units (see :func:`energy3d.data.bvh.read_bvh`); ``None`` detects them.
+        units: BVH/AMC units (see :func:`energy3d.data.bvh.read_bvh`); ``None`` detects them.
+        joint_map: BVH/AMC joint map for rigs not recognised by name (:func:`energy3d.data.mocap.read_joint_map`).
+        asf: the ASF skeleton of AMC clips (default: the one beside each clip).
         fps: frame rate the motion is subsampled to.
         steps: IGE inner steps (default: as trained).
         seed: seed of the virtual cameras and the noise.
@@ -309,7 +312,8 @@ def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: st
         device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); metrics are computed on the CPU.
 
     Returns:
-        :func:`evaluate_lifter`'s dict with ``source``, ``checkpoint`` and ``model_type`` added.
+        :func:`evaluate_lifter`'s dict with ``source``, ``checkpoint`` and ``model_type`` added, and for
+        motion files ``motion_notes`` (what the reader assumed) and ``skipped`` (files left out, with why).
     """
     from energy3d.data.lifting import PERSON_SPLITS
     from energy3d.data.sources import load_motion
@@ -320,18 +324,21 @@ def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: st
     model, meta = load_lifter(checkpoint, device)
     data_cfg = from_dict(LiftDataConfig, meta["config"]["data"])
     name, _, split = str(motion).partition("-")
+    m = None
     if name in ("bandai", *PERSON_SPLITS) and split in ("", "test", "val"):
         split = split or "test"
         ds = load_lifting_split(LiftDataConfig(source=name, fps=fps, seed=seed), split)
         source = f"{name} {split} split" + (f" (people {', '.join(PERSON_SPLITS[name][split])})" if name in PERSON_SPLITS
                                             else "") + f", {fps:g} fps"
     else:
-        m = load_motion(motion, units=units, fps=fps)
+        m = load_motion(motion, units=units, fps=fps, joint_map=joint_map, asf=asf)
         ds = build_lifting_set(m, LiftDataConfig(fps=fps, seed=seed), seed_offset=3)
         source = f"{motion} ({len(m.clips)} clips, {fps:g} fps)"
     geometry = keypoints or data_cfg.keypoints
     res = evaluate_lifter(model, ds, two_d=two_d, noise=data_cfg.noise, seed=seed, steps=steps, progress=progress,
                           keypoints=geometry, markers=data_cfg.markers)
+    if m is not None:
+        res.update(motion_notes=list(m.notes), skipped=[list(x) for x in m.skipped])
     res.update(source=source, checkpoint=str(checkpoint), model_type=meta["model_type"])
     return res
 
