@@ -435,7 +435,7 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
         raise InputError(f"--focal must be a positive finite number of pixels, got {focal}")
     if max_plot < 1:
         raise InputError(f"--max-plot must be >= 1, got {max_plot}")
-    out = check_output_dir(out)
+    out = check_output_dir(out, keep=False)  # made when the results are written
     ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
     model, meta = load_lifter(ckpt)
     in_layout = get_layout(meta["layouts"]["input"]["name"])

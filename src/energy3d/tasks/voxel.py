@@ -520,7 +520,7 @@ def reconstruct(image_path: str | Path, out: str | Path, *, resolution: int | No
         raise InputError(f"--steps must be >= 0, got {steps}")
     if frame not in MESH_FRAMES:
         raise InputError(f"--frame must be one of {', '.join(MESH_FRAMES)}, got {frame!r}")
-    out = check_output_dir(out)
+    out = check_output_dir(out, keep=False)  # made when the results are written
     ckpt = Path(checkpoint) if checkpoint else BUNDLED_VOXEL_MODEL
     if checkpoint is None and not BUNDLED_VOXEL_MODEL.is_file():
         raise InputError("no bundled voxel model is installed; pass --checkpoint runs/NAME/best.json "
