@@ -38,8 +38,9 @@ from energy3d import __version__
 from energy3d.errors import InputError
 from energy3d.models.lifter import BaselineLifter, IGELifter
 from energy3d.tasks.lift import BONE_LENGTH_SUM_M, load_lifter
+from energy3d.tasks.outputs import check_name_lengths, check_output_file
 from energy3d.tasks.voxel import load_voxel_model
-from energy3d.train.checkpoint import FORMAT, checkpoint_paths, json_default, read_checkpoint_meta
+from energy3d.train.checkpoint import FORMAT, checkpoint_paths, json_default, read_checkpoint_meta, save_tensors
 
 Tensor = torch.Tensor
 
@@ -137,7 +138,9 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> P
     weights do not match its config is refused before anything is written; the copy holds the
     model's state dict (float32, or float16 with ``half``) and the source's JSON description with
     ``"weights_dtype"`` set (and, with ``half``, ``"float32_tensors"``: the tensors float16 cannot
-    hold, see :func:`half_state_dict`).
+    hold, see :func:`half_state_dict`). The destination is checked (name lengths, a probe write)
+    after the source loads and before anything is written; both files get the mode of any new
+    file (0644 under umask 022, :func:`energy3d.train.checkpoint.save_tensors`).
 
     Args:
         src: checkpoint ``NAME.json`` (with ``NAME.safetensors`` beside it).
@@ -155,12 +158,12 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> P
         >>> export_checkpoint("energy3d/assets/ige8-lifter.json", "out/ige8-half", half=True)  # doctest: +SKIP
         PosixPath('out/ige8-half.json')
     """
-    from safetensors.torch import save_file
-
     meta = read_checkpoint_meta(src)
     model = _load_model(src, meta)
     st, js = checkpoint_paths(dst)
+    check_name_lengths(st)  # before any folder is created (".safetensors" is the longer name)
     _prepare_parent(js)
+    check_output_file(js)  # writable: a probe file, one clear message
     state = model.state_dict()
     if half:
         tensors, kept = half_state_dict(state)
@@ -170,10 +173,12 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> P
                    for k, v in state.items()}
         meta = {k: v for k, v in meta.items() if k != "float32_tensors"}
         meta["weights_dtype"] = "float32"
-    tmp_st, tmp_js = _tmp_path(st), _tmp_path(js)
+    # short temporary names: a destination name that fits always leaves room for them
+    tmp_st = st.with_name(f".energy3d-export-{os.getpid()}.safetensors.tmp")
+    tmp_js = js.with_name(f".energy3d-export-{os.getpid()}.json.tmp")
     try:
         try:
-            save_file(tensors, str(tmp_st), metadata={"format": FORMAT})
+            save_tensors(tensors, tmp_st, metadata={"format": FORMAT})  # mode 0644 under umask 022
             tmp_js.write_text(json.dumps(meta, indent=2, default=json_default))
         except OSError as e:
             raise InputError(f"{js}: cannot write the export ({e.strerror or e})") from None
