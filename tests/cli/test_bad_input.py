@@ -93,7 +93,8 @@ def test_unwritable_output_folder(verb, where, tmp_path, capsys):
 def test_export_half_to_unwritable_destination(where, tiny_lifter, tmp_path, capsys):
     (tmp_path / "file").write_text("a file, not a folder")
     out = Path("/proc/energy3d-half") if where == "proc" else tmp_path / "file" / "half"
-    expect = "/proc: cannot write there" if where == "proc" else "cannot create the output folder"
+    expect = ("/proc: cannot write there" if where == "proc" else
+              "cannot create the output folder " + str(tmp_path / "file") + " (a part of the path is a file, not a folder)")
     fails(["export", tiny_lifter, "--half", "--out", out], capsys, "export", expect, folder=tmp_path)
 
 

@@ -26,6 +26,7 @@ error never leaves a half-written export.
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
 import warnings
@@ -72,7 +73,9 @@ def _prepare_parent(dst: Path) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(f"{dst}: cannot create the output folder {parent} ({e.strerror or e})") from None
+        reason = ("a part of the path is a file, not a folder" if e.errno in (errno.EEXIST, errno.ENOTDIR)
+                  else e.strerror or e)
+        raise InputError(f"{dst}: cannot create the output folder {parent} ({reason})") from None
     if not parent.is_dir():  # pragma: no cover - mkdir(exist_ok=True) raises for a file in the way
         raise InputError(f"{dst}: output folder {parent} is not a folder")
 
