@@ -50,6 +50,38 @@ def tiny_trained_lifter(folder, kind: str = "ige"):
     return Path(folder) / "best.json"
 
 
+class BlobShapes(torch.utils.data.Dataset):
+    """Random 64 px images whose frustum (and world) target is always a central block of an ``R³`` grid.
+
+    A voxel model learns to predict the block in a few epochs: enough for tests of the commands.
+    """
+
+    def __init__(self, n: int = 8, R: int = 16):
+        self.images = torch.rand(n, 3, 64, 64, generator=torch.Generator().manual_seed(n))
+        self.t = torch.zeros(R, R, R)
+        self.t[R // 4:3 * R // 4, R // 4:3 * R // 4, R // 4:3 * R // 4] = 1
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return {"image": self.images[i], "frustum": self.t, "world": self.t, "category_name": "chair"}
+
+
+def tiny_trained_voxel(folder) -> Path:
+    """Train a tiny voxel IGE model (64 px images, 16³, T = 2) for 8 epochs on :class:`BlobShapes`; returns ``best.json``."""
+    from energy3d.models.voxel import VoxelModelConfig
+    from energy3d.tasks.voxel import VoxelDataConfig, VoxelExperiment, VoxelTask
+    from energy3d.train.loop import TrainConfig, fit
+
+    cfg = VoxelModelConfig(type="ige", image_size=64, resolution=16, stem_stride=1, width_mult=0.25,
+                           decoder_channels=16, deconv_channels=8, deconv_bottleneck=8, init_resolution=8, steps=2)
+    exp = VoxelExperiment(name="tiny", data=VoxelDataConfig(resolution=16), model=cfg,
+                          train=TrainConfig(epochs=8, batch_size=4, lr=5e-3), val_limit=4)
+    fit(VoxelTask(exp, train_set=BlobShapes(8), val_set=BlobShapes(4)), exp.train, folder, resume=False, progress=False)
+    return Path(folder) / "best.json"
+
+
 def run_cli(args, capsys) -> tuple[int, str, str]:
     """Run ``energy3d ARGS`` in process; returns ``(exit status, stdout, stderr)``."""
     from energy3d.cli.main import main

@@ -1,4 +1,4 @@
-"""``energy3d reconstruct`` end to end (a tiny checkpoint trained in the fixture) and its bad inputs;
+"""``energy3d reconstruct`` end to end (the tiny checkpoint of conftest's ``tiny_voxel_ckpt``) and its bad inputs;
 ``energy3d evaluate`` dispatch on a voxel checkpoint; the example image script."""
 
 import json
@@ -6,16 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from energy3d.geometry.voxel import frustum_index_to_camera, occupancy_to_mesh
 from energy3d.data.mesh_io import load_mesh
 from energy3d.errors import InputError
 from energy3d.geometry.voxel import frustum_coordinates
-from energy3d.models.voxel import VoxelModelConfig
-from energy3d.train.loop import TrainConfig, fit
-from energy3d.tasks.voxel import VoxelDataConfig, VoxelExperiment, VoxelTask, frustum_geometry
+from energy3d.tasks.voxel import frustum_geometry
 from helpers import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,30 +22,9 @@ CHAIR = REPO / "examples" / "chair.png"
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-class _Blob(torch.utils.data.Dataset):
-    """Random images whose frustum target is always a central block (the model learns to predict it)."""
-
-    def __init__(self, n=8, R=16):
-        self.images = torch.rand(n, 3, 64, 64, generator=torch.Generator().manual_seed(n))
-        self.t = torch.zeros(R, R, R)
-        self.t[4:12, 4:12, 4:12] = 1
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return {"image": self.images[i], "frustum": self.t, "world": self.t, "category_name": "chair"}
-
-
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    d = tmp_path_factory.mktemp("voxckpt")
-    cfg = VoxelModelConfig(type="ige", image_size=64, resolution=16, stem_stride=1, width_mult=0.25,
-                           decoder_channels=16, deconv_channels=8, deconv_bottleneck=8, init_resolution=8, steps=2)
-    exp = VoxelExperiment(name="tiny", data=VoxelDataConfig(resolution=16), model=cfg,
-                          train=TrainConfig(epochs=8, batch_size=4, lr=5e-3), val_limit=4)
-    fit(VoxelTask(exp, train_set=_Blob(8), val_set=_Blob(4)), exp.train, d, resume=False, progress=False)
-    return d / "best.json"
+def ckpt(tiny_voxel_ckpt):
+    return tiny_voxel_ckpt
 
 
 @pytest.mark.parametrize("mesh,res", [("mesh.obj", None), ("chair.ply", 32), ("chair.glb", 64)])

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from energy3d.data.keypoints import (
-    OPENPOSE18_TO_COCO17, KeypointSet, impute_missing, nearest_visible, read_keypoints,
+    OPENPOSE18_TO_COCO17, KeypointSet, check_keypoints_in_image, impute_missing, nearest_visible, read_keypoints,
 )
 from energy3d.errors import InputError
 from energy3d.skeleton import COCO17, H36M17, MPII16, OPENPOSE25
@@ -334,3 +334,32 @@ def test_impute_min_visible():
         impute_missing(pts, np.zeros((2, 17)), "coco17", min_visible=0)
     with pytest.raises(InputError, match=r"expected shape \(N, 17, D\)"):
         impute_missing(np.zeros((2, 16, 2)), np.ones((2, 16)), "coco17")
+
+
+# ----------------------------------------------------------------------------- plausibility in the image
+def _person(points, conf=None):
+    points = np.asarray(points, dtype=np.float64)[None]
+    conf = np.ones(points.shape[:2]) if conf is None else np.asarray(conf, dtype=np.float64)[None]
+    return KeypointSet(points, conf, "coco17", ["p#0"], source="k.json")
+
+
+def test_check_in_image_errors_only_when_most_joints_are_far_outside():
+    rng = np.random.default_rng(0)
+    inside = rng.uniform([100, 100], [500, 400], (17, 2))
+    assert check_keypoints_in_image(_person(inside), [(640, 480)]) == []
+    far = inside.copy()
+    far[:8, 0] = 640 + 0.5 * 640 + 1      # 8 of 17 just beyond half the width outside: not most
+    warns = check_keypoints_in_image(_person(far), [(640, 480)])
+    assert len(warns) == 1 and "p#0: 8 of 17 detected joints lie outside the 640 x 480 image, up to 321 px" in warns[0]
+    far[8, 1] = -0.5 * 480 - 1            # a 9th, above the image: now more than half
+    with pytest.raises(InputError, match=r"^k\.json: p#0: 9 of 17 detected joints lie far outside the 640 x 480 image"):
+        check_keypoints_in_image(_person(far), [(640, 480)])
+    conf = np.ones(17)
+    conf[:9] = 0                          # the far joints not detected: only detected joints count
+    assert check_keypoints_in_image(_person(far, conf), [(640, 480)]) == []
+
+
+def test_check_in_image_refuses_a_person_on_one_pixel():
+    with pytest.raises(InputError, match=r"p#0: all 17 detected joints lie within 0\.71 px of each other"):
+        check_keypoints_in_image(_person(np.full((17, 2), 200.0) + np.eye(17, 2) * 0.5), [(640, 480)])
+    assert check_keypoints_in_image(_person(np.full((17, 2), 200.0) + np.eye(17, 2) * 2), [(640, 480)]) == []

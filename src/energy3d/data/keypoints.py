@@ -38,6 +38,10 @@ Any problem raises :class:`~energy3d.errors.InputError` with one message naming 
 
 Missing joints: :func:`impute_missing` fills joints with confidence 0 from their nearest visible
 neighbour in the kinematic tree; this is what ``energy3d lift`` does with zero-confidence joints.
+
+Plausibility: :func:`check_keypoints_in_image` refuses people whose joints mostly lie far outside
+their image or all on one pixel (a lift of them would be meaningless) and warns about people with
+some joints outside the image.
 """
 
 from __future__ import annotations
@@ -55,7 +59,8 @@ import numpy as np
 from energy3d.errors import InputError
 from energy3d.skeleton.layouts import COCO17, LAYOUTS, OPENPOSE25, Skeleton, convert, get_layout
 
-__all__ = ["KeypointSet", "read_keypoints", "impute_missing", "OPENPOSE18_TO_COCO17"]
+__all__ = ["KeypointSet", "read_keypoints", "impute_missing", "check_keypoints_in_image", "OPENPOSE18_TO_COCO17",
+           "FAR_OUTSIDE", "MIN_SPREAD_PX"]
 
 #: For each ``coco17`` joint, its index in OpenPose's COCO-18 output (``Neck`` = 1 is unused).
 OPENPOSE18_TO_COCO17 = (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 10)
@@ -64,6 +69,15 @@ OPENPOSE18_TO_COCO17 = (0, 15, 14, 17, 16, 5, 2, 6, 3, 7, 4, 11, 8, 12, 9, 13, 1
 _LAYOUT_BY_COUNT = {25: "openpose25", 16: "mpii16", 21: "bandai21"}
 
 _NPZ_AUX_KEYS = ("confidence", "layout", "image_size", "names")
+
+FAR_OUTSIDE = 0.5
+"""A joint lies *far* outside its image when it is more than this fraction of the image's width
+(x) or height (y) beyond the image's border; a person with more than half of the detected joints
+that far out is an error (:func:`check_keypoints_in_image`)."""
+
+MIN_SPREAD_PX = 1.0
+"""A person whose detected joints all lie within this many pixels (bounding-box diagonal) of each
+other has no pose to lift (:func:`check_keypoints_in_image`)."""
 
 
 @dataclass
@@ -187,7 +201,7 @@ def read_keypoints(path: str | Path, layout: Skeleton | str | None = None) -> Ke
         raise InputError(f"{p}: cannot read file ({e.strerror or e})") from None
     if not raw.strip():
         raise InputError(f"{p}: file is empty (expected keypoint JSON or npz)")
-    if raw[:4] == b"PK\x03\x04":
+    if raw[:4] in (b"PK\x03\x04", b"PK\x05\x06"):  # a zip (npz); the second is a zip without entries
         return _read_npz(p, given)
     if raw[:6] == b"\x93NUMPY":
         return _read_npz(p, given, npy=True)
@@ -422,6 +436,8 @@ def _read_npz(p: Path, given, npy: bool = False) -> KeypointSet:
                 arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
         raise InputError(f"{p}: cannot read numpy file ({e})") from None
+    if not arrays:
+        raise InputError(f"{p}: the npz holds no arrays (expected keypoints of shape (N, J, 2) or (N, J, 3))")
     if "keypoints" in arrays:
         key = "keypoints"
     else:
@@ -492,6 +508,82 @@ def _read_npz(p: Path, given, npy: bool = False) -> KeypointSet:
             raise InputError(f"{p}: \"image_size\" must be (W, H) > 0 in pixels, got {s.tolist()}")
         image_size = (int(s[0]), int(s[1]))
     return _finish(p, kp[..., :2], conf, layout, names, image_size)
+
+
+# ---------------------------------------------------------------------------------------------
+# plausibility
+
+
+def check_keypoints_in_image(kp: KeypointSet, image_sizes) -> list[str]:
+    """Refuse keypoints that cannot be a person in the image; warn about joints outside it.
+
+    Only detected joints (confidence > 0) are looked at. Per person:
+
+    * **error** when more than half of the detected joints lie *far* outside the image, i.e. more
+      than :data:`FAR_OUTSIDE` (half) of the image's width or height beyond its border: the
+      coordinates are not pixels of this image (wrong ``--image-size``, normalised or swapped
+      coordinates), and a lift would be meaningless;
+    * **error** when all detected joints lie within :data:`MIN_SPREAD_PX` of each other
+      (bounding-box diagonal): a degenerate skeleton without a pose;
+    * **warning** (returned) when some joints lie outside the image, with how many and how far.
+
+    Args:
+        kp: the keypoints, ``points (N, J, 2)`` in pixels.
+        image_sizes: ``(N, 2)`` array-like, ``(W, H)`` in pixels per person.
+
+    Returns:
+        Warnings for people with joints outside their image (empty when there are none).
+
+    Raises:
+        InputError: naming the file, the person and the numbers.
+
+    Example:
+        >>> import numpy as np
+        >>> kp = KeypointSet(np.full((1, 17, 2), 50000.0), np.ones((1, 17)), "coco17", ["p#0"])
+        >>> check_keypoints_in_image(kp, [(640, 480)])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        energy3d.errors.InputError: p#0: 17 of 17 detected joints lie far outside the 640 x 480 image ...
+    """
+    sizes = np.asarray(image_sizes, dtype=np.float64).reshape(-1, 2)
+    if sizes.shape[0] != len(kp):
+        raise InputError(f"check_keypoints_in_image: image_sizes: expected shape ({len(kp)}, 2), got {sizes.shape}")
+    where = f"{kp.source}: " if kp.source else ""
+    warnings = []
+    for n, name in enumerate(kp.names):
+        vis = kp.visible[n]
+        if not vis.any():
+            continue  # impute_missing names people without detected joints
+        p = kp.points[n][vis].astype(np.float64)
+        W, H = sizes[n]
+        # distance beyond the border along each axis (0 inside), in pixels
+        out_x = np.maximum(-p[:, 0], p[:, 0] - W).clip(min=0)
+        out_y = np.maximum(-p[:, 1], p[:, 1] - H).clip(min=0)
+        far = (out_x > FAR_OUTSIDE * W) | (out_y > FAR_OUTSIDE * H)
+        m = int(vis.sum())
+        if 2 * int(far.sum()) > m:
+            mx, my = np.median(p, axis=0)
+            raise InputError(
+                f"{where}{name}: {int(far.sum())} of {m} detected joints lie far outside the {W:g} x {H:g} image "
+                f"(more than {FAR_OUTSIDE:.0%} of its size beyond its borders; median joint at x={mx:.0f}, "
+                f"y={my:.0f} px): the coordinates are not pixels of this image (check --image-size and the units)"
+            )
+        spread = float(np.linalg.norm(p.max(axis=0) - p.min(axis=0)))
+        if m > 1 and spread < MIN_SPREAD_PX:
+            raise InputError(
+                f"{where}{name}: all {m} detected joints lie within {spread:.2g} px of each other (at x={p[0, 0]:g}, "
+                f"y={p[0, 1]:g}): a degenerate skeleton with no pose to lift"
+            )
+        outside = (out_x > 0) | (out_y > 0)
+        if outside.any():
+            joints = [kp.layout.joints[j] for j in np.flatnonzero(vis)[outside]]
+            shown = ", ".join(joints[:4]) + (", ..." if len(joints) > 4 else "")
+            beyond = float(np.maximum(out_x, out_y).max())
+            warnings.append(
+                f"{name}: {int(outside.sum())} of {m} detected joints lie outside the {W:g} x {H:g} image, up to "
+                f"{beyond:.0f} px beyond its border ({shown}); check --image-size if the person is in the frame"
+            )
+    return warnings
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ error never leaves a half-written export.
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
 import warnings
@@ -42,8 +43,9 @@ from energy3d.errors import InputError
 from energy3d.models.lifter import BaselineLifter, IGELifter
 from energy3d.skeleton import Skeleton, get_layout
 from energy3d.tasks.lift import BONE_LENGTH_SUM_M, lift_centred, load_lifter
+from energy3d.tasks.outputs import check_name_lengths, check_output_file
 from energy3d.tasks.voxel import load_voxel_model
-from energy3d.train.checkpoint import FORMAT, checkpoint_paths, json_default, read_checkpoint_meta
+from energy3d.train.checkpoint import FORMAT, checkpoint_paths, json_default, read_checkpoint_meta, save_tensors
 
 Tensor = torch.Tensor
 
@@ -75,7 +77,9 @@ def _prepare_parent(dst: Path) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise InputError(f"{dst}: cannot create the output folder {parent} ({e.strerror or e})") from None
+        reason = ("a part of the path is a file, not a folder" if e.errno in (errno.EEXIST, errno.ENOTDIR)
+                  else e.strerror or e)
+        raise InputError(f"{dst}: cannot create the output folder {parent} ({reason})") from None
     if not parent.is_dir():  # pragma: no cover - mkdir(exist_ok=True) raises for a file in the way
         raise InputError(f"{dst}: output folder {parent} is not a folder")
 
@@ -141,7 +145,9 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> P
     weights do not match its config is refused before anything is written; the copy holds the
     model's state dict (float32, or float16 with ``half``) and the source's JSON description with
     ``"weights_dtype"`` set (and, with ``half``, ``"float32_tensors"``: the tensors float16 cannot
-    hold, see :func:`half_state_dict`).
+    hold, see :func:`half_state_dict`). The destination is checked (name lengths, a probe write)
+    after the source loads and before anything is written; both files get the mode of any new
+    file (0644 under umask 022, :func:`energy3d.train.checkpoint.save_tensors`).
 
     Args:
         src: checkpoint ``NAME.json`` (with ``NAME.safetensors`` beside it).
@@ -159,12 +165,12 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> P
         >>> export_checkpoint("energy3d/assets/ige8-lifter.json", "out/ige8-half", half=True)  # doctest: +SKIP
         PosixPath('out/ige8-half.json')
     """
-    from safetensors.torch import save_file
-
     meta = read_checkpoint_meta(src)
     model = _load_model(src, meta)
     st, js = checkpoint_paths(dst)
+    check_name_lengths(st)  # before any folder is created (".safetensors" is the longer name)
     _prepare_parent(js)
+    check_output_file(js)  # writable: a probe file, one clear message
     state = model.state_dict()
     if half:
         tensors, kept = half_state_dict(state)
@@ -174,10 +180,12 @@ def export_checkpoint(src: str | Path, dst: str | Path, half: bool = False) -> P
                    for k, v in state.items()}
         meta = {k: v for k, v in meta.items() if k != "float32_tensors"}
         meta["weights_dtype"] = "float32"
-    tmp_st, tmp_js = _tmp_path(st), _tmp_path(js)
+    # short temporary names: a destination name that fits always leaves room for them
+    tmp_st = st.with_name(f".energy3d-export-{os.getpid()}.safetensors.tmp")
+    tmp_js = js.with_name(f".energy3d-export-{os.getpid()}.json.tmp")
     try:
         try:
-            save_file(tensors, str(tmp_st), metadata={"format": FORMAT})
+            save_tensors(tensors, tmp_st, metadata={"format": FORMAT})  # mode 0644 under umask 022
             tmp_js.write_text(json.dumps(meta, indent=2, default=json_default))
         except OSError as e:
             raise InputError(f"{js}: cannot write the export ({e.strerror or e})") from None

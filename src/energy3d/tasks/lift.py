@@ -41,7 +41,7 @@ from energy3d.errors import InputError
 from energy3d.losses import scaled_l2, unrolled_loss
 from energy3d.metrics import mpjpe, p1a, pa_mpjpe, summarize
 from energy3d.models.lifter import BaselineLifter, IGELifter, LifterConfig, build_lifter
-from energy3d.skeleton import get_layout
+from energy3d.skeleton import convert, get_layout
 from energy3d.train.checkpoint import load_weights, read_checkpoint_meta
 from energy3d.train.device import module_device, resolve_device
 from energy3d.train.loop import TrainConfig, progress_bar
@@ -463,6 +463,57 @@ def lift_keypoints(model, x: torch.Tensor, layout) -> torch.Tensor:
     return lift_centred(lambda xr: predict(model, xr).to(xr.device), x, layout)
 
 
+REPROJECTION_WARN = 0.10
+"""``energy3d lift`` warns about a person whose lifted 3D, projected with the intrinsics, lies a
+median of more than this fraction of the person's 2D bounding-box diagonal from the input
+keypoints (:func:`reprojection_px`). Measured with the bundled IGE-8 lifter (ratio: median / 99th
+percentile / worst): 2000 Bandai test poses at 2 fps, exact 2D 0.009 / 0.031 / 0.051; with the
+training detector-noise model 0.017 / 0.038 / 0.059; twice its jitter and outliers 0.025 / 0.048 /
+0.081; four times its jitter 0.039 / 0.074 / 0.105 (1 pose in 2000 above 0.10);
+``examples/keypoints_coco.json`` 0.035 and 0.017, with Gaussian noise of 5 % of the diagonal
+worst 0.095 of 200. Inputs that are not a pose in the layout: joints shuffled 0.20 median (99.3 %
+above 0.10), uniform random points in the person's box 0.25 (99.8 % above)."""
+
+
+def reprojection_px(poses: np.ndarray, K: np.ndarray, points_2d: np.ndarray, used: np.ndarray | None = None) -> np.ndarray:
+    """Per person, the median pixel distance between the projected 3D joints and the 2D keypoints.
+
+    Args:
+        poses: ``(N, J, 3)`` camera-frame joints (x right, y down, z forward), any unit.
+        K: ``(N, 3, 3)`` or ``(3, 3)`` pinhole intrinsics in pixels.
+        points_2d: ``(N, J, 2)`` keypoints in pixels, the same layout as ``poses``.
+        used: optional ``(N, J)`` bool, the joints to compare (e.g. detected, not imputed); default all.
+
+    Returns:
+        ``(N,)`` float64 median over the used joints of ``|K X / Z - p|`` in pixels; ``inf`` for a
+        person with a used joint at or behind the camera (``Z <= 0``), ``nan`` when no joint is used.
+
+    Example:
+        >>> X = np.array([[[0.0, 0.0, 2.0], [0.5, 0.0, 2.0]]])
+        >>> K = np.array([[100.0, 0, 50], [0, 100.0, 50], [0, 0, 1]])
+        >>> reprojection_px(X, K, np.array([[[50.0, 50.0], [75.0, 53.0]]])).tolist()
+        [1.5]
+    """
+    poses = np.asarray(poses, dtype=np.float64)
+    pts = np.asarray(points_2d, dtype=np.float64)
+    K = np.broadcast_to(np.asarray(K, dtype=np.float64), (poses.shape[0], 3, 3))
+    if poses.ndim != 3 or poses.shape[-1] != 3 or pts.shape != poses.shape[:2] + (2,):
+        raise InputError(f"reprojection_px: expected poses (N, J, 3) and points_2d (N, J, 2), "
+                         f"got {poses.shape} and {pts.shape}")
+    used = np.ones(poses.shape[:2], bool) if used is None else np.asarray(used, bool)
+    z = poses[..., 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xy = poses[..., :2] / z[..., None]
+    proj = np.einsum("nij,nkj->nki", K[:, :2, :2], xy) + K[:, None, :2, 2]
+    dist = np.linalg.norm(proj - pts, axis=-1)
+    out = np.full(poses.shape[0], np.nan)
+    for n in range(poses.shape[0]):
+        if not used[n].any():
+            continue
+        out[n] = np.inf if (z[n][used[n]] <= 0).any() else float(np.median(dist[n][used[n]]))
+    return out
+
+
 def _image_sizes(kp, image_size, source) -> list[tuple[float, float]]:
     if image_size:
         w, h = image_size
@@ -474,6 +525,34 @@ def _image_sizes(kp, image_size, source) -> list[tuple[float, float]]:
     if kp.image_size is not None:
         return [tuple(map(float, kp.image_size))] * len(kp)
     raise InputError(f"{source}: the file does not give the image size; pass --image-size W H")
+
+
+def _finite_or_none(v, digits: int):
+    return round(float(v), digits) if np.isfinite(v) else None
+
+
+def _reprojection_check(poses, K, pts, kp_in, in_layout, out_layout, warnings: list) -> tuple[np.ndarray, np.ndarray]:
+    """Per-person reprojection error and 2D size (pixels) of a lift; appends a warning above :data:`REPROJECTION_WARN`.
+
+    ``poses (N, J_out, 3)`` are compared in the model's input layout (converted by joint names when
+    the layouts differ) with ``pts (N, J_in, 2)`` on the joints detected in the input (imputed
+    joints are left out). Returns ``(reprojection_px (N,), size_px (N,))``.
+    """
+    used = kp_in.confidence > 0
+    diag = np.array([np.linalg.norm(p[u].max(0) - p[u].min(0)) for p, u in zip(pts, used)])
+    try:
+        poses_in = poses if out_layout.name == in_layout.name else convert(poses, out_layout, in_layout)
+    except InputError:
+        return np.full(len(poses), np.nan), diag  # the output layout cannot give the input's joints
+    reproj = reprojection_px(poses_in, K, pts, used)
+    for name, r, d in zip(kp_in.names, reproj, diag):
+        if np.isnan(r) or r <= REPROJECTION_WARN * d:  # inf (a joint at or behind the camera) is warned about
+            continue
+        warnings.append(
+            f"{name}: the lifted 3D does not fit the input: its projection lies a median {r:.1f} px from the "
+            f"keypoints, {r / d:.0%} of the person's {d:.0f} px size (more than {REPROJECTION_WARN:.0%}); the "
+            "2D is unlike the poses the model knows (joint order, layout, focal length?)")
+    return reproj, diag
 
 
 @dataclass
@@ -491,12 +570,16 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
               device: str | torch.device = "cpu") -> LiftResult:
     """``energy3d lift``: keypoint file -> 3D joints (JSON + npz), a PNG and the HTML viewer.
 
-    Steps: read the keypoints (COCO / OpenPose JSON, npz), convert them to the model's input layout
-    (h36m17: pelvis, thorax, spine and head top are derived, see :mod:`energy3d.skeleton.layouts`),
-    impute zero-confidence joints from their nearest visible neighbour in the kinematic tree
-    (:func:`energy3d.data.keypoints.impute_missing`; a person with fewer than half of the joints
-    detected is an error), normalise with the intrinsics, lift with :func:`lift_keypoints`, and
-    write every output at once (:func:`energy3d.tasks.outputs.atomic_outputs`).
+    Steps: read the keypoints (COCO / OpenPose JSON, npz), check them against the image
+    (:func:`energy3d.data.keypoints.check_keypoints_in_image`: most joints far outside the image or
+    all on one pixel is an error, some joints outside a warning), convert them to the model's input
+    layout (h36m17: pelvis, thorax, spine and head top are derived, see
+    :mod:`energy3d.skeleton.layouts`), impute zero-confidence joints from their nearest visible
+    neighbour in the kinematic tree (:func:`energy3d.data.keypoints.impute_missing`; a person with
+    fewer than half of the joints detected is an error), normalise with the intrinsics, lift with
+    :func:`lift_keypoints`, measure each person's reprojection error (:func:`reprojection_px`,
+    ``reprojection_px`` in ``poses.json``; a warning above :data:`REPROJECTION_WARN` of the person's
+    2D size), and write every output at once (:func:`energy3d.tasks.outputs.atomic_outputs`).
 
     Intrinsics: the principal point is the image centre; the focal length is ``focal`` or
     ``1.2 * max(W, H)`` pixels. The image size comes from the file (COCO ``images``, npz
@@ -512,7 +595,7 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
         max_plot: people drawn in the PNG.
         device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); checked before anything is written.
     """
-    from energy3d.data.keypoints import impute_missing, read_keypoints
+    from energy3d.data.keypoints import check_keypoints_in_image, impute_missing, read_keypoints
     from energy3d.geometry.camera import default_intrinsics
     from energy3d.tasks.outputs import atomic_outputs, check_output_dir
     from energy3d.viz.html import write_pose_viewer
@@ -523,7 +606,7 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
     if max_plot < 1:
         raise InputError(f"--max-plot must be >= 1, got {max_plot}")
     device = resolve_device(device)
-    out = check_output_dir(out)
+    out = check_output_dir(out, keep=False)  # made when the results are written
     ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
     model, meta = load_lifter(ckpt, device)
     in_layout = get_layout(meta["layouts"]["input"]["name"])
@@ -532,16 +615,17 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
     kp = read_keypoints(source, layout=layout)
     if len(kp) == 0:
         raise InputError(f"{source}: no people found")
+    sizes = _image_sizes(kp, image_size, source)
+    warnings = check_keypoints_in_image(kp, sizes)  # far outside the image or degenerate: an error
     kp_in = kp.to_layout(in_layout) if kp.layout.name != in_layout.name else kp
     pts, imputed = impute_missing(kp_in.points, kp_in.confidence, in_layout, names=kp_in.names)
 
-    sizes = _image_sizes(kp, image_size, source)
     K = torch.stack([default_intrinsics(w, h, focal) for w, h in sizes])
     x = to_normalized(torch.as_tensor(pts, dtype=torch.float32), K)
     if not bool(torch.isfinite(x).all()):
         raise InputError(f"{source}: keypoints give non-finite coordinates")
     poses = lift_keypoints(model, x, out_layout).numpy()
-    warnings: list[str] = []
+    reproj, diag = _reprojection_check(poses, K.numpy(), pts, kp_in, in_layout, out_layout, warnings)
 
     with atomic_outputs(out, "lift") as tmp:
         doc = {
@@ -558,6 +642,10 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
             "model_type": meta["model_type"],
             "focal_px": float(K[0, 0, 0]) if focal is None else float(focal),
             "focal_source": "--focal" if focal is not None else "default 1.2 * max(W, H)",
+            "reprojection": "reprojection_px: median over the detected joints of the pixel distance between the 3D "
+                            "joints projected with K and the input keypoints (model input layout); size_px: the "
+                            "diagonal of those keypoints' bounding box; a warning above "
+                            f"{REPROJECTION_WARN:.0%} of it",
             "people": [],
             "warnings": warnings,
         }
@@ -568,10 +656,13 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
                 "K": K[i].tolist(),
                 "joints_3d": np.round(poses[i], 5).tolist(),
                 "imputed_joints": [in_layout.joints[j] for j in np.flatnonzero(imputed[i])],
+                "reprojection_px": _finite_or_none(reproj[i], 2),
+                "size_px": _finite_or_none(diag[i], 1),
             })
         (tmp / "poses.json").write_text(json.dumps(doc, indent=1, allow_nan=False))
         np.savez(tmp / "poses.npz", joints_3d=poses.astype(np.float32), points_2d=pts.astype(np.float32),
-                 imputed=imputed, K=K.numpy(), names=np.array(kp.names), layout=np.array(out_layout.name))
+                 imputed=imputed, reprojection_px=reproj.astype(np.float32), K=K.numpy(), names=np.array(kp.names),
+                 layout=np.array(out_layout.name))
         n = min(len(kp), max_plot)
         if n == 1:
             plot_lift(tmp / "lift.png", pts[0], poses[0], out_layout, image_size=tuple(sizes[0]), title=kp.names[0])

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from energy3d.errors import InputError
 
-__all__ = ["atomic_outputs", "check_output_dir", "check_output_file", "write_json", "os_error_message"]
+__all__ = ["atomic_outputs", "check_name_lengths", "check_output_dir", "check_output_file", "write_json",
+           "os_error_message"]
 
 
 def os_error_message(path, e: OSError) -> str:
@@ -30,50 +31,120 @@ def os_error_message(path, e: OSError) -> str:
     return f"{path}: cannot write there ({reasons.get(e.errno, e.strerror or type(e).__name__)})"
 
 
-def _probe_dir(d: Path) -> None:
-    """Create ``d`` (and parents) and write/remove a probe file in it, or raise :class:`InputError`."""
+def _name_max(path: Path) -> int:
+    """The longest file name (bytes) the file system holding ``path`` (or its nearest existing folder) allows."""
+    for d in (path, *path.parents):
+        try:
+            if d.is_dir():
+                return int(os.pathconf(d, "PC_NAME_MAX"))
+        except (OSError, ValueError):  # is_dir() of a name that is too long raises ENAMETOOLONG
+            continue
+    return 255
+
+
+def check_name_lengths(path: str | Path) -> Path:
+    """Make sure no part of ``path`` is longer than the file system allows, before anything is created.
+
+    ``mkdir -p`` of ``a/b/<300 bytes>`` would create ``a/b`` and then fail; checking every part
+    first leaves nothing behind.
+
+    Raises:
+        InputError: ``"{path}: cannot write there (the name is too long for the file system: a part
+            of N bytes, at most M)"``.
+    """
+    path = Path(path)
+    limit = _name_max(path)
+    for part in path.parts:
+        n = len(os.fsencode(part))
+        if n > limit:
+            raise InputError(f"{path}: cannot write there (the name is too long for the file system: "
+                             f"a part of {n} bytes, at most {limit})")
+    return path
+
+
+def _probe_dir(d: Path, keep: bool = True) -> None:
+    """Create ``d`` (and parents) and write/remove a probe file in it, or raise :class:`InputError`.
+
+    With ``keep=False`` the folders this call created are removed again after the probe (they are
+    made for real when the results are written), so a run that fails later leaves nothing behind.
+    Folders it created are always removed when the check fails.
+    """
     if d.exists() and not d.is_dir():
         raise InputError(f"{d}: is a file, not a folder; give a folder for the outputs")
+    made = []  # folders this call creates, outermost first
+    for folder in (d, *d.parents):
+        try:
+            if folder.exists():
+                break
+        except OSError:
+            pass
+        made.insert(0, folder)
     try:
         d.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".energy3d-probe-", dir=d)
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
+        _remove_empty(made)
+        if e.errno == errno.ENOENT and (d.is_dir() or d.parent.is_dir()):  # e.g. under /proc
+            raise InputError(f"{d}: cannot write there (the file system does not allow creating files "
+                             "or folders there)") from None
         raise InputError(os_error_message(d, e)) from None
+    if not keep:
+        _remove_empty(made)
 
 
-def check_output_dir(out: str | Path) -> Path:
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the (empty) ``folders``, innermost first; folders that are gone or not empty are left."""
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def check_output_dir(out: str | Path, *, keep: bool = True) -> Path:
     """Make sure ``out`` is (or can be made) a writable folder; return it as a :class:`Path`.
 
+    Every part of the name is checked for length before any folder is created
+    (:func:`check_name_lengths`); then the folder is created and a probe file written and removed.
+
+    Args:
+        out: the folder.
+        keep: leave the folder created (default); with False, folders the check had to create are
+            removed again (:func:`atomic_outputs` creates them when the results are written), so a
+            run that fails before it writes anything leaves nothing behind.
+
     Raises:
-        InputError: ``out`` names an existing file, a parent is a file, the name is too long, or
+        InputError: ``out`` names an existing file, a parent is a file, a name is too long, or
             the folder cannot be created or written.
     """
-    out = Path(out)
-    _probe_dir(out)
+    out = check_name_lengths(out)
+    _probe_dir(out, keep)
     return out
 
 
 def check_output_file(path: str | Path, *, suffixes: tuple[str, ...] = ()) -> Path:
-    """Make sure a file can be written at ``path`` (its folder is created); return it as a :class:`Path`.
+    """Make sure a file can be written at ``path``; return it as a :class:`Path`.
+
+    Its folder is created for the check and removed again if it did not exist (:func:`write_json`
+    creates it when it writes), so a run that fails before writing leaves nothing behind.
 
     Raises:
-        InputError: ``path`` is a folder, has the wrong suffix, its folder cannot be created or
-            written, or its name is too long.
+        InputError: ``path`` is a folder, has the wrong suffix, a part of it is a file, its folder
+            cannot be created or written, or a name is too long.
     """
-    path = Path(path)
+    path = check_name_lengths(path)  # first: is_dir() of a name that is too long raises
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give a file name")
     if suffixes and path.suffix.lower() not in suffixes:
         raise InputError(f"{path}: expected a {' or '.join(suffixes)} file")
-    _probe_dir(path.parent)
-    try:
-        name_max = os.pathconf(path.parent, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        name_max = 255
-    if len(path.name.encode()) > name_max:
-        raise InputError(f"{path}: cannot write there (the name is too long for the file system)")
+    for folder in path.parents:  # the nearest existing one must be a folder
+        if folder.exists():
+            if not folder.is_dir():
+                raise InputError(f"{path}: cannot write there (a part of the path is a file, not a folder: {folder})")
+            break
+    _probe_dir(path.parent, keep=False)
     return path
 
 

@@ -538,7 +538,7 @@ def reconstruct(image_path: str | Path, out: str | Path, *, resolution: int | No
     if frame not in MESH_FRAMES:
         raise InputError(f"--frame must be one of {', '.join(MESH_FRAMES)}, got {frame!r}")
     device = resolve_device(device)
-    out = check_output_dir(out)
+    out = check_output_dir(out, keep=False)  # made when the results are written
     ckpt = Path(checkpoint) if checkpoint else BUNDLED_VOXEL_MODEL
     if checkpoint is None and not BUNDLED_VOXEL_MODEL.is_file():
         raise InputError("no bundled voxel model is installed; pass --checkpoint runs/NAME/best.json "

@@ -11,14 +11,17 @@ same way, as ``state.safetensors`` + ``state.json`` in the run folder.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+import safetensors.torch
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from energy3d import __version__
 from energy3d.errors import InputError
@@ -40,10 +43,46 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_save_tensors(tensors: dict, path: Path, metadata: dict | None = None) -> None:
+def new_file_mode() -> int:
+    """The mode a newly created file gets under the current umask: ``0o666 & ~umask`` (0644 under 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def save_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict | None = None) -> Path:
+    """Write ``tensors`` to a ``safetensors`` file atomically, readable as any new file (umask respected).
+
+    The tensors are written to ``PATH.tmp`` and renamed onto ``path``, so a crash never leaves a
+    truncated file under the final name. ``safetensors`` itself writes through a private temporary
+    file (mode 0600); the file is given :func:`new_file_mode` (0644 under the usual umask 022) so
+    checkpoints can be shared like any other file.
+
+    Args:
+        tensors: name -> tensor (any device; saved from CPU, contiguous).
+        path: destination ``.safetensors`` file; its folder must exist.
+        metadata: optional string -> string header entries.
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        OSError: the file cannot be written (``safetensors``' own error is turned into one).
+    """
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-    os.replace(tmp, path)
+    try:
+        safetensors.torch.save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp),
+                                    metadata=metadata)
+        os.chmod(tmp, new_file_mode())
+        os.replace(tmp, path)
+    except SafetensorError as e:  # an I/O error inside safetensors' writer: "... (os error 2) ..."
+        m = re.search(r"os error (\d+)", str(e))
+        code = int(m.group(1)) if m else errno.EIO
+        raise OSError(code, os.strerror(code), str(path)) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, Any]) -> Path:
@@ -54,7 +93,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, meta: dict[str, An
     st, js = checkpoint_paths(path)
     st.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v for k, v in model.state_dict().items()}
-    _atomic_save_tensors(tensors, st, {"format": FORMAT})
+    save_tensors(tensors, st, {"format": FORMAT})
     doc = {"format": FORMAT, "format_version": FORMAT_VERSION, "library_version": __version__, **meta}
     _atomic_write_text(js, json.dumps(doc, indent=2, default=json_default))
     return js
@@ -136,7 +175,7 @@ def save_train_state(folder: Path, model, optimizer, extra: dict, *, device: tor
     if device is not None and torch.device(device).type == "cuda":
         tensors["rng.cuda"] = torch.cuda.get_rng_state(device)
     meta = {"param_groups": osd["param_groups"], **extra}
-    _atomic_save_tensors(tensors, folder / "state.safetensors")
+    save_tensors(tensors, folder / "state.safetensors")
     _atomic_write_text(folder / "state.json", json.dumps(meta, indent=2, default=json_default))
 
 
