@@ -37,7 +37,14 @@ class Outer:
 @pytest.mark.parametrize("path", CONFIGS, ids=[str(p.relative_to(REPO / "configs")) for p in CONFIGS])
 def test_every_bundled_config_loads(path):
     kind, exp = load_any_experiment(path)
-    assert kind in ("lift", "voxel") and exp.name == path.stem
+    # a config's name (its run folder runs/NAME) is its file name, with the folder as a suffix in subfolders
+    sub = path.parent.relative_to(REPO / "configs").parts[1:]
+    assert kind in ("lift", "voxel") and exp.name == "-".join((path.stem, *sub))
+
+
+def test_config_names_are_unique():
+    names = [load_any_experiment(p)[1].name for p in CONFIGS]
+    assert len(names) == len(set(names))
 
 
 def test_config_count_is_what_the_folder_holds():
