@@ -89,7 +89,7 @@ from energy3d.errors import InputError
 from energy3d.skeleton.layouts import BANDAI21, H36M17, HEAD_TOP_LENGTH_M, Skeleton, get_layout
 
 __all__ = [
-    "CMU_UNIT_M", "UNIT_SCALES", "RIGS", "Rig", "RigMatch", "UnitGuess", "clip_info_from_name", "guess_units",
+    "CMU_UNIT_M", "UNIT_MEASURES", "UNIT_SCALES", "RIGS", "Rig", "RigMatch", "UnitGuess", "clip_info_from_name", "guess_units",
     "leg_length", "match_rig", "motion_from_positions", "parse_units", "read_joint_map", "strip_namespace",
 ]
 
