@@ -23,7 +23,7 @@ from energy3d.tasks.lift import REPROJECTION_WARN, load_lifter, reprojection_px
 from helpers import run_cli, synthetic_lifting_set, tiny_trained_lifter
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "keypoints_coco.json"
+EXAMPLE = REPO / "tests" / "fixtures" / "keypoints_two_people.json"
 CHAIR = REPO / "examples" / "chair.png"
 BUNDLED = REPO / "src" / "energy3d" / "assets" / "ige8-lifter.json"
 TINY_CONFIG = REPO / "configs" / "lift" / "tiny-ige2.json"
@@ -58,7 +58,7 @@ def fails(args, capsys, verb: str, *expect: str, folder: Path | None = None) -> 
 
 
 def coco_example(tmp_path: Path, name: str, edit) -> Path:
-    """``examples/keypoints_coco.json`` (640 x 480, two people) with ``edit(keypoints (2, 17, 3))`` applied."""
+    """``tests/fixtures/keypoints_two_people.json`` (hand-written, 640 x 480, two people) with ``edit(keypoints (2, 17, 3))`` applied."""
     doc = json.loads(EXAMPLE.read_text())
     kp = np.array([a["keypoints"] for a in doc["annotations"]], dtype=np.float64).reshape(-1, 17, 3)
     edit(kp)

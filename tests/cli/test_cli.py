@@ -14,7 +14,7 @@ import torch
 from helpers import tiny_trained_lifter, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "keypoints_coco.json"
+EXAMPLE = REPO / "tests" / "fixtures" / "keypoints_two_people.json"
 
 
 @pytest.fixture(scope="module")

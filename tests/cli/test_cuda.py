@@ -23,7 +23,7 @@ from energy3d.train.loop import TrainConfig, fit
 from helpers import run_cli, synthetic_lifting_set
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "keypoints_coco.json"
+EXAMPLE = REPO / "tests" / "fixtures" / "keypoints_two_people.json"
 CHAIR = REPO / "examples" / "chair.png"
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),

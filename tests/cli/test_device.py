@@ -19,7 +19,7 @@ from energy3d.tasks.voxel import BUNDLED_VOXEL_MODEL, evaluate_voxel, predict_vo
 from helpers import TEMPLATE, run_cli, synthetic_lifting_set
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "keypoints_coco.json"
+EXAMPLE = REPO / "tests" / "fixtures" / "keypoints_two_people.json"
 CHAIR = REPO / "examples" / "chair.png"
 TINY_CONFIG = REPO / "configs" / "lift" / "tiny-ige2.json"
 

@@ -91,14 +91,24 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_lift(args) -> int:
-    from energy3d.tasks.lift import lift_file
+    from energy3d.data.video import media_kind
+    from energy3d.tasks.lift import lift_file, lift_media
 
-    res = lift_file(args.input, args.out, layout=args.layout, image_size=args.image_size, focal=args.focal,
-                    checkpoint=args.checkpoint, max_plot=args.max_plot, device=args.device)
+    if media_kind(args.input) is not None:
+        if args.layout or args.image_size:
+            raise InputError("--layout and --image-size apply to keypoint files; a photo or video gives both")
+        res = lift_media(args.input, args.out, focal=args.focal, checkpoint=args.checkpoint, fps=args.fps,
+                         max_plot=args.max_plot, device=args.device, progress=not args.quiet)
+        what = "person" if res.people == 1 else f"frames with a person"
+    else:
+        if args.fps is not None:
+            raise InputError("--fps applies to videos and folders of frames")
+        res = lift_file(args.input, args.out, layout=args.layout, image_size=args.image_size, focal=args.focal,
+                        checkpoint=args.checkpoint, max_plot=args.max_plot, device=args.device)
+        what = "person" if res.people == 1 else "people"
     for w in res.warnings:
         _warn("lift", w)
-    noun = "person" if res.people == 1 else "people"
-    print(f"lifted {res.people} {noun} from {args.input} -> {res.out}/ ({', '.join(res.files)})")
+    print(f"lifted {res.people} {what} from {args.input} -> {res.out}/ ({', '.join(res.files)})")
     return 0
 
 
@@ -189,8 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     _device_flag(e, "run the model on; metrics are computed on the CPU")
     e.set_defaults(func=cmd_evaluate)
 
-    l = sub.add_parser("lift", help="lift 2D keypoints (COCO / OpenPose JSON, npz) to 3D")
-    l.add_argument("input", help="COCO keypoints JSON, OpenPose JSON file or folder, or npz of (N, J, 2)")
+    l = sub.add_parser("lift", help="photo, video or 2D keypoints (COCO / OpenPose JSON, npz) -> 3D")
+    l.add_argument("input", help="a photo (JPEG/PNG), a video (MP4, AVI, ...) or a folder of frames (2D by the "
+                   "MediaPipe detector, energy3d[detect]); or 2D keypoints: COCO JSON, OpenPose JSON file or folder, "
+                   "npz of (N, J, 2)")
+    l.add_argument("--fps", type=float, default=None, help="frame rate of a folder of frames (default 30) or to assume for a video")
+    l.add_argument("--quiet", action="store_true", help="no progress bar")
     l.add_argument("--layout", default=None, help="joint layout of the input (coco17, openpose25, h36m17, mpii16, ...)")
     l.add_argument("--image-size", nargs=2, type=float, metavar=("W", "H"), help="image size in pixels (if the file has none)")
     l.add_argument("--focal", type=float, default=None, help="focal length in pixels (default 1.2 x max(W, H))")

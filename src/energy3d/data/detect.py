@@ -19,6 +19,9 @@ Coordinates: pixels, x right, y down, origin at the top-left corner of the image
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +37,33 @@ INSTALL_HINT = (f"the 2D detector needs MediaPipe {MEDIAPIPE_VERSION}: pip insta
 
 
 def _import_pose():
+    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ info/warning lines on stderr
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        from mediapipe.python.solutions import pose as mp_pose
+        with _native_stderr_silenced():  # its logging may keep a copy of the descriptor it finds now
+            from mediapipe.python.solutions import pose as mp_pose
     except ImportError:
         raise InputError(INSTALL_HINT) from None
     return mp_pose
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Silence the C++ log lines MediaPipe's graph prints to file descriptor 2 while it starts up."""
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stderr (captured): nothing to silence
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
@@ -88,8 +113,10 @@ class PoseDetector:
         mp_pose = _import_pose()
         self._index = [int(mp_pose.PoseLandmark[name.upper()]) for name in COCO17.joints]
         self.min_visibility = float(min_visibility)
-        self._pose = mp_pose.Pose(static_image_mode=static_image_mode, model_complexity=model_complexity,
-                                  min_detection_confidence=min_detection_confidence)
+        with _native_stderr_silenced():
+            self._pose = mp_pose.Pose(static_image_mode=static_image_mode, model_complexity=model_complexity,
+                                      min_detection_confidence=min_detection_confidence)
+        self._calls = 0
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Keypoints ``(17, 2)`` pixels and confidences ``(17,)`` of the person found, or ``None``.
@@ -100,7 +127,12 @@ class PoseDetector:
         a = np.asarray(rgb)
         if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
             raise InputError(f"image: expected (H, W, 3) uint8 RGB, got shape {a.shape} dtype {a.dtype}")
-        res = self._pose.process(np.ascontiguousarray(a))
+        if self._calls == 0:  # the graph's first run logs its set-up on stderr
+            with _native_stderr_silenced():
+                res = self._pose.process(np.ascontiguousarray(a))
+        else:
+            res = self._pose.process(np.ascontiguousarray(a))
+        self._calls += 1
         if res.pose_landmarks is None:
             return None
         H, W = a.shape[:2]
@@ -111,7 +143,8 @@ class PoseDetector:
         return np.where(conf[:, None] > 0, pts, 0.0).astype(np.float32), conf
 
     def close(self) -> None:
-        self._pose.close()
+        with _native_stderr_silenced():
+            self._pose.close()
 
     def __enter__(self):
         return self

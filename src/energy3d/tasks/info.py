@@ -71,6 +71,13 @@ def describe_checkpoint(path: str | Path) -> dict:
         out["resolution"] = meta["output"].get("resolution")
         out["target"] = meta["output"].get("target")
         out["image_size"] = (meta.get("frustum") or {}).get("image_size")
+    if kind in ("baseline_lifter", "ige_lifter"):
+        from energy3d.config import from_dict
+        from energy3d.data.lifting import LiftDataConfig
+        from energy3d.tasks.lift import training_motion
+
+        out["training_motion"] = meta.get("training_motion") or training_motion(
+            from_dict(LiftDataConfig, (meta.get("config") or {}).get("data", {}), where=f"{js} config.data"))
     out["metrics"] = meta.get("metrics")
     out["score_means"] = SCORE_MEANING.get(kind, "see the model type's documentation")
     out["license"] = meta.get("license")

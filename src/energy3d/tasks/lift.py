@@ -79,6 +79,31 @@ def rescale_to_bone_length(poses, layout, total: float = BONE_LENGTH_SUM_M):
 
 LICENSE_NOTE = ("Trained on the Bandai Namco Research Motion Dataset (CC BY-NC 4.0): the weights inherit its "
                 "non-commercial terms; attribute Bandai Namco Research Inc.")
+SOURCE_LICENSES = {
+    "bandai": "Bandai Namco Research Motion Dataset (CC BY-NC 4.0: non-commercial; attribute Bandai Namco Research Inc.)",
+    "hdm05": "HDM05 motion capture (CC BY-SA 3.0: share alike; cite HDM05 tech report CG-2007-2, 'The data used in this "
+             "project was obtained from HDM05')",
+    "cmu": "CMU Graphics Lab Motion Capture Database (free for any use; 'The data used in this project was obtained from "
+           "mocap.cs.cmu.edu. The database was created with funding from NSF EIA-0196217.')",
+}
+"""Licence and attribution of each named motion source."""
+
+
+def training_motion(data: LiftDataConfig) -> dict:
+    """What a lifter was trained on and under which terms: sources with weights, 2D geometry, licence text."""
+    sources = data.source_weights()
+    terms = [SOURCE_LICENSES.get(n, f"{n} (user data: its own terms)") for n, _ in sources]
+    names = {n for n, _ in sources}
+    if "bandai" in names:
+        summary = "the weights inherit the Bandai data's non-commercial terms (CC BY-NC 4.0)"
+        if "hdm05" in names:
+            summary += " and HDM05's share-alike terms (CC BY-SA 3.0)"
+    elif "hdm05" in names:
+        summary = "the weights inherit HDM05's share-alike terms (CC BY-SA 3.0)"
+    else:
+        summary = "see the terms of each source"
+    return {"sources": [{"name": n, "weight": w} for n, w in sources], "keypoints": data.keypoints,
+            "two_d": data.two_d, "license": f"Trained on: {'; '.join(terms)}. {summary[0].upper()}{summary[1:]}."}
 
 
 @dataclass(frozen=True)
@@ -204,7 +229,8 @@ def lifter_meta(model, exp: LiftExperiment) -> dict:
         "units": {"input": "normalised camera coordinates (p - c) / f", "output": "metres, camera frame (x right, y down, z forward)"},
         "parameters": sum(p.numel() for p in model.parameters()),
         "macs": model.macs(),
-        "license": LICENSE_NOTE,
+        "training_motion": training_motion(exp.data),
+        "license": training_motion(exp.data)["license"],
     }
 
 
@@ -470,7 +496,7 @@ keypoints (:func:`reprojection_px`). Measured with the bundled IGE-8 lifter (rat
 percentile / worst): 2000 Bandai test poses at 2 fps, exact 2D 0.009 / 0.031 / 0.051; with the
 training detector-noise model 0.017 / 0.038 / 0.059; twice its jitter and outliers 0.025 / 0.048 /
 0.081; four times its jitter 0.039 / 0.074 / 0.105 (1 pose in 2000 above 0.10);
-``examples/keypoints_coco.json`` 0.035 and 0.017, with Gaussian noise of 5 % of the diagonal
+the hand-written two-person example (now ``tests/fixtures/keypoints_two_people.json``) 0.035 and 0.017, with Gaussian noise of 5 % of the diagonal
 worst 0.095 of 200. Inputs that are not a pose in the layout: joints shuffled 0.20 median (99.3 %
 above 0.10), uniform random points in the person's box 0.25 (99.8 % above)."""
 
@@ -595,11 +621,8 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
         max_plot: people drawn in the PNG.
         device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); checked before anything is written.
     """
-    from energy3d.data.keypoints import check_keypoints_in_image, impute_missing, read_keypoints
-    from energy3d.geometry.camera import default_intrinsics
-    from energy3d.tasks.outputs import atomic_outputs, check_output_dir
-    from energy3d.viz.html import write_pose_viewer
-    from energy3d.viz.skeleton import plot_lift, plot_lift_grid
+    from energy3d.data.keypoints import read_keypoints
+    from energy3d.tasks.outputs import check_output_dir
 
     if focal is not None and not (np.isfinite(focal) and focal > 0):
         raise InputError(f"--focal must be a positive finite number of pixels, got {focal}")
@@ -609,14 +632,26 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
     out = check_output_dir(out, keep=False)  # made when the results are written
     ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
     model, meta = load_lifter(ckpt, device)
-    in_layout = get_layout(meta["layouts"]["input"]["name"])
-    out_layout = get_layout(meta["layouts"]["output"]["name"])
-
     kp = read_keypoints(source, layout=layout)
     if len(kp) == 0:
         raise InputError(f"{source}: no people found")
+    return _lift_set(kp, out, source=source, model=model, meta=meta, ckpt=ckpt, image_size=image_size, focal=focal,
+                     max_plot=max_plot)
+
+
+def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, focal=None, max_plot: int = 4,
+              image=None, extra: dict | None = None, warnings: list | None = None) -> LiftResult:
+    """Lift a :class:`~energy3d.data.keypoints.KeypointSet` and write the outputs (see :func:`lift_file`)."""
+    from energy3d.data.keypoints import check_keypoints_in_image, impute_missing
+    from energy3d.geometry.camera import default_intrinsics
+    from energy3d.tasks.outputs import atomic_outputs
+    from energy3d.viz.html import write_pose_viewer
+    from energy3d.viz.skeleton import plot_lift, plot_lift_grid
+
+    in_layout = get_layout(meta["layouts"]["input"]["name"])
+    out_layout = get_layout(meta["layouts"]["output"]["name"])
     sizes = _image_sizes(kp, image_size, source)
-    warnings = check_keypoints_in_image(kp, sizes)  # far outside the image or degenerate: an error
+    warnings = list(warnings or []) + check_keypoints_in_image(kp, sizes)  # far outside / degenerate: an error
     kp_in = kp.to_layout(in_layout) if kp.layout.name != in_layout.name else kp
     pts, imputed = impute_missing(kp_in.points, kp_in.confidence, in_layout, names=kp_in.names)
 
@@ -648,6 +683,7 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
                             f"{REPROJECTION_WARN:.0%} of it",
             "people": [],
             "warnings": warnings,
+            **(extra or {}),
         }
         for i, name in enumerate(kp.names):
             doc["people"].append({
@@ -665,7 +701,8 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
                  layout=np.array(out_layout.name))
         n = min(len(kp), max_plot)
         if n == 1:
-            plot_lift(tmp / "lift.png", pts[0], poses[0], out_layout, image_size=tuple(sizes[0]), title=kp.names[0])
+            plot_lift(tmp / "lift.png", pts[0], poses[0], out_layout, image_size=tuple(sizes[0]), title=kp.names[0],
+                      image=image)
         else:
             plot_lift_grid(tmp / "lift.png", pts[:n], poses[:n], out_layout, names=kp.names[:n], max_people=n,
                            image_size=tuple(sizes[0]))
@@ -673,3 +710,107 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
                           title=f"energy3d lift: {Path(source).name}", keypoints_2d=pts, image_size=tuple(sizes[0]))
         files = sorted(f.name for f in tmp.iterdir())
     return LiftResult(out=out, files=files, people=len(kp), warnings=warnings)
+
+
+# ----------------------------------------------------------------------------- inference on photos and videos
+
+
+def detect_media(source: str | Path, *, fps: float | None = None, progress: bool = False, detector=None):
+    """Run the 2D detector (:mod:`energy3d.data.detect`) over a photo, a folder of frames or a video.
+
+    Frames are streamed (:func:`energy3d.data.video.open_frames`): only keypoints are kept, so memory
+    does not grow with the video's length. A photo is detected on its own; frames of a sequence are
+    tracked (the detector's landmarks of one frame seed the next).
+
+    Returns:
+        ``(keypoints, info)``: a ``coco17`` :class:`~energy3d.data.keypoints.KeypointSet` with one
+        entry per frame where a person was found (named after the frame), and ``info`` with
+        ``kind``, ``fps``, ``frames`` (all frame names), ``found`` (bool per frame), ``image_size``,
+        ``first_image`` (the first frame's RGB, for figures) and ``seconds`` (decode, detection).
+
+    Raises:
+        InputError: unreadable media, frames of different sizes, no person in any frame, a missing
+            optional dependency.
+    """
+    import time
+
+    from energy3d.data.detect import PoseDetector
+    from energy3d.data.keypoints import KeypointSet
+    from energy3d.data.video import open_frames
+
+    frames = open_frames(source, fps=fps)
+    own = detector is None
+    det = PoseDetector(static_image_mode=frames.kind == "image") if own else detector
+    names, pts, conf, found = [], [], [], []
+    size, first, t_decode, t_detect = None, None, 0.0, 0.0
+    try:
+        with progress_bar(progress and frames.kind != "image", "detecting", total=frames.count or 0) as advance:
+            it = iter(frames)
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    name, rgb = next(it)
+                except StopIteration:
+                    break
+                t1 = time.perf_counter()
+                if size is None:
+                    size, first = (rgb.shape[1], rgb.shape[0]), rgb
+                elif (rgb.shape[1], rgb.shape[0]) != size:
+                    raise InputError(f"{source}: frame {name} is {rgb.shape[1]} x {rgb.shape[0]} pixels, the first "
+                                     f"frame {size[0]} x {size[1]}; all frames must have one size")
+                r = det(rgb)
+                t_decode += t1 - t0
+                t_detect += time.perf_counter() - t1
+                names.append(name)
+                found.append(r is not None)
+                if r is not None:
+                    pts.append(r[0])
+                    conf.append(r[1])
+                advance(1)
+    finally:
+        if own:
+            det.close()
+    if not names:
+        raise InputError(f"{source}: no frames")
+    if not pts:
+        raise InputError(f"{source}: no person found in {'the photo' if len(names) == 1 else f'any of the {len(names)} frames'}")
+    kp_names = [n for n, f in zip(names, found) if f]
+    kp = KeypointSet(np.stack(pts), np.stack(conf), "coco17", kp_names, image_size=size, source=str(source))
+    info = {"kind": frames.kind, "fps": frames.fps, "frames": names, "found": found, "image_size": size,
+            "first_image": first, "seconds": {"decode": round(t_decode, 3), "detect": round(t_detect, 3)}}
+    return kp, info
+
+
+def lift_media(source: str | Path, out: str | Path, *, focal: float | None = None, checkpoint: str | Path | None = None,
+               fps: float | None = None, max_plot: int = 4, device: str | torch.device = "cpu",
+               progress: bool = False) -> LiftResult:
+    """``energy3d lift PHOTO|FOLDER|VIDEO``: detect 2D keypoints, then lift them as :func:`lift_file` does.
+
+    The detector (MediaPipe Pose, ``pip install 'energy3d[detect]'``) finds one person per frame;
+    frames without a person are listed in ``poses.json`` (``frames_without_person``) and skipped,
+    and a photo of several people gives the person the detector scores highest, with a warning.
+    ``poses.json`` also records the frame names and rate and the detector. For a single photo the
+    PNG shows the photo under the detected 2D keypoints.
+    """
+    from energy3d.data.detect import MEDIAPIPE_VERSION
+    from energy3d.tasks.outputs import check_output_dir
+
+    if focal is not None and not (np.isfinite(focal) and focal > 0):
+        raise InputError(f"--focal must be a positive finite number of pixels, got {focal}")
+    if max_plot < 1:
+        raise InputError(f"--max-plot must be >= 1, got {max_plot}")
+    device = resolve_device(device)
+    out = check_output_dir(out, keep=False)
+    ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
+    model, meta = load_lifter(ckpt, device)
+    kp, info = detect_media(source, fps=fps, progress=progress)
+    missing = [n for n, f in zip(info["frames"], info["found"]) if not f]
+    warnings = []
+    if missing:
+        warnings.append(f"no person found in {len(missing)} of {len(info['frames'])} frames (listed in poses.json)")
+    extra = {"media": {"kind": info["kind"], "fps": info["fps"], "frames": len(info["frames"]),
+                       "frames_without_person": missing, "seconds": info["seconds"]},
+             "detector": f"mediapipe {MEDIAPIPE_VERSION} pose (BlazePose full), coco17; it finds ONE person per frame "
+                         "(in a photo of several people, the one it scores highest, usually the largest)"}
+    return _lift_set(kp, out, source=source, model=model, meta=meta, ckpt=ckpt, focal=focal, max_plot=max_plot,
+                     image=info["first_image"] if info["kind"] == "image" else None, extra=extra, warnings=warnings)
