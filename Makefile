@@ -8,13 +8,14 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,detect]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/energy3d lift examples/keypoints_coco.json --out out/
+	$(BIN)/energy3d lift examples/nasa_AS11-40-5903_aldrin.jpg --out out/photo/
+	$(BIN)/energy3d lift examples/keypoints_coco.json --out out/keypoints/
 	$(BIN)/energy3d reconstruct examples/chair.png --resolution 64 --out out/chair/
 
 test: $(STAMP)

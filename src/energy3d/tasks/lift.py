@@ -25,6 +25,7 @@ Unknown keys anywhere are an error that names them.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -589,6 +590,7 @@ class LiftResult:
     files: list
     people: int
     warnings: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
 
 
 def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None, image_size=None,
@@ -655,12 +657,14 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
     kp_in = kp.to_layout(in_layout) if kp.layout.name != in_layout.name else kp
     pts, imputed = impute_missing(kp_in.points, kp_in.confidence, in_layout, names=kp_in.names)
 
+    t_lift = time.perf_counter()
     K = torch.stack([default_intrinsics(w, h, focal) for w, h in sizes])
     x = to_normalized(torch.as_tensor(pts, dtype=torch.float32), K)
     if not bool(torch.isfinite(x).all()):
         raise InputError(f"{source}: keypoints give non-finite coordinates")
     poses = lift_keypoints(model, x, out_layout).numpy()
     reproj, diag = _reprojection_check(poses, K.numpy(), pts, kp_in, in_layout, out_layout, warnings)
+    t_write = time.perf_counter()
 
     with atomic_outputs(out, "lift") as tmp:
         doc = {
@@ -709,7 +713,8 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
         write_pose_viewer(tmp / "viewer.html", poses, out_layout, names=kp.names,
                           title=f"energy3d lift: {Path(source).name}", keypoints_2d=pts, image_size=tuple(sizes[0]))
         files = sorted(f.name for f in tmp.iterdir())
-    return LiftResult(out=out, files=files, people=len(kp), warnings=warnings)
+    seconds = {"lift": round(t_write - t_lift, 3), "write": round(time.perf_counter() - t_write, 3)}
+    return LiftResult(out=out, files=files, people=len(kp), warnings=warnings, seconds=seconds)
 
 
 # ----------------------------------------------------------------------------- inference on photos and videos
@@ -732,7 +737,6 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
         InputError: unreadable media, frames of different sizes, no person in any frame, a missing
             optional dependency.
     """
-    import time
 
     from energy3d.data.detect import PoseDetector
     from energy3d.data.keypoints import KeypointSet
@@ -812,5 +816,7 @@ def lift_media(source: str | Path, out: str | Path, *, focal: float | None = Non
                        "frames_without_person": missing, "seconds": info["seconds"]},
              "detector": f"mediapipe {MEDIAPIPE_VERSION} pose (BlazePose full), coco17; it finds ONE person per frame "
                          "(in a photo of several people, the one it scores highest, usually the largest)"}
-    return _lift_set(kp, out, source=source, model=model, meta=meta, ckpt=ckpt, focal=focal, max_plot=max_plot,
-                     image=info["first_image"] if info["kind"] == "image" else None, extra=extra, warnings=warnings)
+    res = _lift_set(kp, out, source=source, model=model, meta=meta, ckpt=ckpt, focal=focal, max_plot=max_plot,
+                    image=info["first_image"] if info["kind"] == "image" else None, extra=extra, warnings=warnings)
+    res.seconds = {**info["seconds"], **res.seconds}
+    return res
