@@ -1,8 +1,7 @@
 """2D keypoints of the real photos in ../shared/data/photos with the project's detector (MediaPipe Pose).
 
 Needs the optional detector (``pip install 'energy3d[detect]'``, i.e. ``mediapipe==0.10.21``, which
-pins numpy < 2; a separate environment works: ``PYTHONPATH=src python benchmarks/detect_photos.py``
-needs only mediapipe, numpy and Pillow). One person per photo (see :mod:`energy3d.data.detect`).
+pins numpy < 2; ``make`` installs it). One person per photo (see :mod:`energy3d.data.detect`).
 
 Writes, per photo, ``benchmarks/results/photos/<stem>.npz`` (``keypoints (1, 17, 2)`` pixels,
 ``confidence (1, 17)``, ``layout "coco17"``, ``image_size (W, H)``: the npz form ``energy3d lift``
@@ -10,7 +9,7 @@ reads) and ``benchmarks/results/photos/keypoints.json`` with every detection. Th
 are in ../shared/data/photos/LICENSES.tsv: the CC BY photos need their attribution wherever
 derived data is shown.
 
-Usage: PYTHONPATH=src python benchmarks/detect_photos.py [--photos DIR] [--out DIR]
+Usage: python benchmarks/detect_photos.py [--photos DIR] [--out DIR]
 """
 
 from __future__ import annotations
@@ -23,10 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "src"))
+from energy3d.data.detect import PoseDetector, detect_image_keypoints
 
-from energy3d.data.detect import PoseDetector, detect_image_keypoints  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None) -> int:

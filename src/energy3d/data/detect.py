@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from energy3d.data.images import load_rgb
 from energy3d.errors import InputError
 from energy3d.skeleton.layouts import COCO17
 
@@ -64,31 +65,6 @@ def _native_stderr_silenced():
     finally:
         os.dup2(saved, fd)
         os.close(saved)
-
-
-def load_rgb(path: str | Path) -> np.ndarray:
-    """Read an image file as ``(H, W, 3)`` uint8 RGB (grey and RGBA converted).
-
-    Raises:
-        InputError: missing, empty or unreadable file.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file")
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: the file is empty")
-    try:
-        with Image.open(p) as im:
-            im.load()
-            rgb = im.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise InputError(f"{p}: not a readable image ({type(e).__name__})") from None
-    a = np.asarray(rgb, dtype=np.uint8)
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise InputError(f"{p}: the image is empty")
-    return a
 
 
 class PoseDetector:

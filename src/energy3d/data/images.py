@@ -9,28 +9,22 @@ import torch
 
 from energy3d.errors import InputError
 
-__all__ = ["read_image", "WHITE"]
+__all__ = ["read_image", "open_image", "load_rgb", "WHITE"]
 
 WHITE = 1.0
 """Background of the voxel training renders (white); used to composite RGBA and pad to a square."""
 
 
-def read_image(path, size: int, warnings: list[str] | None = None, *, background: float = WHITE) -> torch.Tensor:
-    """Read an RGB(A) image as a ``(3, size, size)`` float tensor in [0, 1].
-
-    RGBA is composited over ``background`` (white); non-square images are padded with it to a
-    square; images of another size are resized (box filter when shrinking, bilinear when
-    enlarging). Each adjustment appends a warning to ``warnings`` (the caller shows them).
+def open_image(path):
+    """Open an image file with Pillow, fully loaded: a ``PIL.Image`` in its own mode.
 
     Raises:
-        InputError: missing, empty or unreadable file; a mode other than RGB/RGBA; a blank image.
+        InputError: missing, empty or unreadable file, an image of 0 pixels, Pillow missing.
     """
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise InputError("reading images needs Pillow: pip install 'energy3d[voxel]'") from None
-
-    warnings = [] if warnings is None else warnings
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: no such file")
@@ -44,6 +38,33 @@ def read_image(path, size: int, warnings: list[str] | None = None, *, background
         raise InputError(f"{p}: not a readable image ({type(e).__name__})") from None
     if img.width == 0 or img.height == 0:
         raise InputError(f"{p}: the image is empty ({img.width} x {img.height} pixels)")
+    return img
+
+
+def load_rgb(path) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 RGB (grey, palette and RGBA converted; alpha dropped).
+
+    Raises:
+        InputError: as :func:`open_image`.
+    """
+    return np.asarray(open_image(path).convert("RGB"), dtype=np.uint8)
+
+
+def read_image(path, size: int, warnings: list[str] | None = None, *, background: float = WHITE) -> torch.Tensor:
+    """Read an RGB(A) image as a ``(3, size, size)`` float tensor in [0, 1].
+
+    RGBA is composited over ``background`` (white); non-square images are padded with it to a
+    square; images of another size are resized (box filter when shrinking, bilinear when
+    enlarging). Each adjustment appends a warning to ``warnings`` (the caller shows them).
+
+    Raises:
+        InputError: missing, empty or unreadable file; a mode other than RGB/RGBA; a blank image.
+    """
+    from PIL import Image
+
+    warnings = [] if warnings is None else warnings
+    p = Path(path)
+    img = open_image(p)
     if img.mode not in ("RGB", "RGBA"):
         raise InputError(f"{p}: expected an RGB image, got mode {img.mode!r}; convert it to RGB first")
     a = np.asarray(img, dtype=np.float32) / 255.0

@@ -14,6 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
+from energy3d.data.images import load_rgb
 from energy3d.errors import InputError
 
 __all__ = ["IMAGE_SUFFIXES", "VIDEO_SUFFIXES", "FrameSource", "open_frames", "media_kind"]
@@ -31,22 +32,6 @@ def media_kind(path: str | Path) -> str | None:
         return "frames" if any(f.suffix.lower() in IMAGE_SUFFIXES for f in p.iterdir()) else None
     s = p.suffix.lower()
     return "image" if s in IMAGE_SUFFIXES else "video" if s in VIDEO_SUFFIXES else None
-
-
-def _read_image(p: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    if p.stat().st_size == 0:
-        raise InputError(f"{p}: the file is empty")
-    try:
-        with Image.open(p) as im:
-            im.load()
-            a = np.asarray(im.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise InputError(f"{p}: not a readable image ({type(e).__name__})") from None
-    if a.shape[0] == 0 or a.shape[1] == 0:
-        raise InputError(f"{p}: the image is empty")
-    return a
 
 
 @dataclass
@@ -69,10 +54,10 @@ class FrameSource:
     def __iter__(self) -> Iterator[tuple[str, np.ndarray]]:
         """Yield ``(name, rgb (H, W, 3) uint8)`` frame by frame."""
         if self.kind == "image":
-            yield self.path.stem, _read_image(self.path)
+            yield self.path.stem, load_rgb(self.path)
         elif self.kind == "frames":
             for f in _frame_files(self.path):
-                yield f.stem, _read_image(f)
+                yield f.stem, load_rgb(f)
         else:
             yield from _decode_video(self.path)
 
