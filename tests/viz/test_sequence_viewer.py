@@ -73,6 +73,7 @@ def test_frames_embedded_as_small_jpeg_thumbnails(tmp_path):
     mixed = [imgs[0], tmp_path / "f1.png", str(tmp_path / "f2.jpg"), Image.fromarray(imgs[3]), None, imgs[5]]
     out = write_sequence_viewer(tmp_path / "v.html", motion(T)[:, 0], "h36m17", fps=30, images=mixed)
     d = read_viewer_data(out)
+    assert mixed[3].size == (1000, 500)  # the caller's Pillow image is not shrunk in place
     assert d["image_size"] == [1000.0, 500.0]  # from the first image
     assert d["images"]["step"] == 1 and len(d["images"]["uris"]) == T and d["images"]["uris"][4] is None
     for t in (0, 1, 2, 3, 5):

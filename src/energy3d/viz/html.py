@@ -293,11 +293,11 @@ def _present(present, T: int, npeople: int, single: bool) -> np.ndarray:
 
 
 def _open_image(item, i: int, target: int):
-    """One input frame as a Pillow RGB image (JPEG files are decoded at a reduced scale) and its full size."""
+    """One input frame as a Pillow image (JPEG files are decoded at a reduced scale) and its full size."""
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(item, Image.Image):
-        return item.convert("RGB"), item.size
+        return item, item.size
     if isinstance(item, (str, Path)):
         p = Path(item)
         if not p.is_file():
@@ -306,14 +306,15 @@ def _open_image(item, i: int, target: int):
             im = Image.open(p)
             full = im.size
             im.draft("RGB", (target, target))  # JPEG: decode at 1/2, 1/4 or 1/8 scale, still >= target
-            return im.convert("RGB"), full
+            im.load()
+            return im, full
         except (OSError, UnidentifiedImageError) as e:
             raise InputError(f"images[{i}]: {p}: not an image file Pillow can read ({e})") from None
     a = item.detach().cpu().numpy() if hasattr(item, "detach") else np.asarray(item)
     if a.dtype != np.uint8 or not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (3, 4))) or 0 in a.shape:
         raise InputError(f"images[{i}]: expected a path, a Pillow image or a uint8 array (H, W), (H, W, 3) RGB or "
                          f"(H, W, 4) RGBA, got {type(item).__name__} {a.dtype} {tuple(a.shape)}")
-    return Image.fromarray(a).convert("RGB"), (a.shape[1], a.shape[0])
+    return Image.fromarray(a), (a.shape[1], a.shape[0])
 
 
 def _thumbnails(images, T: int, size, px: int, max_bytes: int, quality: int):
@@ -338,7 +339,11 @@ def _thumbnails(images, T: int, size, px: int, max_bytes: int, quality: int):
         elif abs(full[0] - size[0]) > 0.5 or abs(full[1] - size[1]) > 0.5:
             raise InputError(f"images[{i}]: expected an image of {size[0]:g}x{size[1]:g} pixels (image_size, or the "
                              f"first image), got {full[0]}x{full[1]}")
+        if im.mode not in ("RGB", "RGBA", "L"):  # palette, CMYK, 16 bit, ...: convert before resampling
+            im = im.convert("RGB")
+        im = im.copy() if im is item else im  # thumbnail() works in place: leave the caller's image alone
         im.thumbnail((px, px))
+        im = im.convert("RGB") if im.mode != "RGB" else im
         buf = io.BytesIO()
         im.save(buf, "JPEG", quality=int(quality), optimize=True)
         uris.append(_JPEG_PREFIX + base64.b64encode(buf.getvalue()).decode("ascii"))
@@ -469,7 +474,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
 
   function joints(frames) {  // all joints of the present people of some frames
     var out = [];
-    frames.forEach(function (fr) { fr.forEach(function (P) { if (P) out = out.concat(P); }); });
+    frames.forEach(function (fr) { fr.forEach(function (P) { if (P) P.forEach(function (q) { out.push(q); }); }); });
     return out;
   }
   function middle(Q) {  // bounding-box middle
