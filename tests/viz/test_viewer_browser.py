@@ -45,7 +45,7 @@ def _find_browser():
         if res.returncode == 0 and "chrom" in res.stdout.lower():
             return exe, ""
         why = (res.stdout + res.stderr).strip()[:200]
-    return None, f"{cands[0]} does not start: {why}"
+    return None, f"{cands[0]} is not a working Chromium (--version gave: {why})"
 
 
 BROWSER, WHY = _find_browser()
