@@ -47,9 +47,9 @@ def make_clip(path: Path, frames: int, size=(1280, 720), fps: int = 30) -> str:
         for t in range(frames):
             a = t / max(frames - 1, 1)
             zoom = 1.0 + 0.3 * a
-            h = int(img.height / zoom)
-            w = int(h * W / H)
-            x0 = int((img.width - min(w, img.width)) * a)
+            w = int(img.width / zoom)  # a 16:9 window inside the (nearly square) photo, sliding left to right
+            h = int(w * H / W)
+            x0 = int((img.width - w) * a)
             crop = img.crop((x0, (img.height - h) // 2, x0 + w, (img.height - h) // 2 + h)).resize((W, H))
             for p in s.encode(av.VideoFrame.from_ndarray(np.asarray(crop), format="rgb24")):
                 c.mux(p)

@@ -642,7 +642,8 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
 
 
 def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, focal=None, max_plot: int = 4,
-              image=None, extra: dict | None = None, warnings: list | None = None) -> LiftResult:
+              image=None, extra: dict | None = None, warnings: list | None = None,
+              sequence: dict | None = None) -> LiftResult:
     """Lift a :class:`~energy3d.data.keypoints.KeypointSet` and write the outputs (see :func:`lift_file`)."""
     from energy3d.data.keypoints import check_keypoints_in_image, impute_missing
     from energy3d.geometry.camera import default_intrinsics
@@ -710,8 +711,12 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
         else:
             plot_lift_grid(tmp / "lift.png", pts[:n], poses[:n], out_layout, names=kp.names[:n], max_people=n,
                            image_size=tuple(sizes[0]))
-        write_pose_viewer(tmp / "viewer.html", poses, out_layout, names=kp.names,
-                          title=f"energy3d lift: {Path(source).name}", keypoints_2d=pts, image_size=tuple(sizes[0]))
+        if sequence is None:
+            write_pose_viewer(tmp / "viewer.html", poses, out_layout, names=kp.names,
+                              title=f"energy3d lift: {Path(source).name}", keypoints_2d=pts, image_size=tuple(sizes[0]))
+        else:
+            _write_sequence_viewer(tmp / "viewer.html", poses, pts, out_layout, sequence, tuple(sizes[0]),
+                                   title=f"energy3d lift: {Path(source).name}")
         files = sorted(f.name for f in tmp.iterdir())
     seconds = {"lift": round(t_write - t_lift, 3), "write": round(time.perf_counter() - t_write, 3)}
     return LiftResult(out=out, files=files, people=len(kp), warnings=warnings, seconds=seconds)
@@ -720,7 +725,14 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
 # ----------------------------------------------------------------------------- inference on photos and videos
 
 
-def detect_media(source: str | Path, *, fps: float | None = None, progress: bool = False, detector=None):
+THUMBNAIL_PX = 320
+"""Longest side of the input-frame thumbnails kept for the sequence viewer."""
+MAX_THUMBNAILS = 600
+"""At most this many thumbnails are kept for a video (every k-th frame), so memory stays bounded."""
+
+
+def detect_media(source: str | Path, *, fps: float | None = None, progress: bool = False, detector=None,
+                 thumbnails: bool = True):
     """Run the 2D detector (:mod:`energy3d.data.detect`) over a photo, a folder of frames or a video.
 
     Frames are streamed (:func:`energy3d.data.video.open_frames`): only keypoints are kept, so memory
@@ -731,7 +743,9 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
         ``(keypoints, info)``: a ``coco17`` :class:`~energy3d.data.keypoints.KeypointSet` with one
         entry per frame where a person was found (named after the frame), and ``info`` with
         ``kind``, ``fps``, ``frames`` (all frame names), ``found`` (bool per frame), ``image_size``,
-        ``first_image`` (the first frame's RGB, for figures) and ``seconds`` (decode, detection).
+        ``first_image`` (the first frame's RGB, for figures), ``thumbnails`` (JPEG bytes of every
+        k-th frame, longest side :data:`THUMBNAIL_PX`, None for the others; at most
+        :data:`MAX_THUMBNAILS`) with ``thumbnail_scale``, and ``seconds`` (decode, detection).
 
     Raises:
         InputError: unreadable media, frames of different sizes, no person in any frame, a missing
@@ -745,8 +759,13 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
     frames = open_frames(source, fps=fps)
     own = detector is None
     det = PoseDetector(static_image_mode=frames.kind == "image") if own else detector
-    names, pts, conf, found = [], [], [], []
-    size, first, t_decode, t_detect = None, None, 0.0, 0.0
+    import io
+
+    from PIL import Image
+
+    names, pts, conf, found, thumbs = [], [], [], [], []
+    size, first, t_decode, t_detect, scale = None, None, 0.0, 0.0, 1.0
+    step = max(1, -(-(frames.count or 0) // MAX_THUMBNAILS))
     try:
         with progress_bar(progress and frames.kind != "image", "detecting", total=frames.count or 0) as advance:
             it = iter(frames)
@@ -759,12 +778,23 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
                 t1 = time.perf_counter()
                 if size is None:
                     size, first = (rgb.shape[1], rgb.shape[0]), rgb
+                    scale = min(1.0, THUMBNAIL_PX / max(size))
                 elif (rgb.shape[1], rgb.shape[0]) != size:
                     raise InputError(f"{source}: frame {name} is {rgb.shape[1]} x {rgb.shape[0]} pixels, the first "
                                      f"frame {size[0]} x {size[1]}; all frames must have one size")
                 r = det(rgb)
                 t_decode += t1 - t0
                 t_detect += time.perf_counter() - t1
+                keep = thumbnails and frames.kind != "image" and len(names) % step == 0 and \
+                    sum(t is not None for t in thumbs) < MAX_THUMBNAILS
+                if keep:
+                    im = Image.fromarray(rgb)
+                    im.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+                    buf = io.BytesIO()
+                    im.save(buf, "JPEG", quality=75)
+                    thumbs.append(buf.getvalue())
+                else:
+                    thumbs.append(None)
                 names.append(name)
                 found.append(r is not None)
                 if r is not None:
@@ -781,8 +811,32 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
     kp_names = [n for n, f in zip(names, found) if f]
     kp = KeypointSet(np.stack(pts), np.stack(conf), "coco17", kp_names, image_size=size, source=str(source))
     info = {"kind": frames.kind, "fps": frames.fps, "frames": names, "found": found, "image_size": size,
-            "first_image": first, "seconds": {"decode": round(t_decode, 3), "detect": round(t_detect, 3)}}
+            "first_image": first, "thumbnails": thumbs, "thumbnail_scale": scale,
+            "seconds": {"decode": round(t_decode, 3), "detect": round(t_detect, 3)}}
     return kp, info
+
+
+def _write_sequence_viewer(path, poses, pts, layout, seq: dict, size, title: str) -> None:
+    """The HTML player of a lifted video: every frame (NaN-free absent frames), 2D over the thumbnails."""
+    import io
+
+    from PIL import Image
+
+    from energy3d.viz.html import write_sequence_viewer
+
+    found = np.asarray(seq["found"], bool)
+    T, J = len(found), poses.shape[1]
+    all3 = np.zeros((T, J, 3), np.float32)
+    all2 = np.zeros((T, J, 2), np.float32)
+    all3[found], all2[found] = poses, pts
+    s = float(seq.get("thumbnail_scale", 1.0))
+    thumbs = seq.get("thumbnails") or [None] * T
+    images = [None if b is None else Image.open(io.BytesIO(b)) for b in thumbs]
+    has_images = any(im is not None for im in images)
+    write_sequence_viewer(path, all3, layout, fps=float(seq["fps"]), title=title, present=found,
+                          keypoints_2d=all2 * s if has_images else all2,
+                          image_size=(round(size[0] * s), round(size[1] * s)) if has_images else size,
+                          images=images if has_images else None)
 
 
 def lift_media(source: str | Path, out: str | Path, *, focal: float | None = None, checkpoint: str | Path | None = None,
@@ -816,7 +870,10 @@ def lift_media(source: str | Path, out: str | Path, *, focal: float | None = Non
                        "frames_without_person": missing, "seconds": info["seconds"]},
              "detector": f"mediapipe {MEDIAPIPE_VERSION} pose (BlazePose full), coco17; it finds ONE person per frame "
                          "(in a photo of several people, the one it scores highest, usually the largest)"}
-    res = _lift_set(kp, out, source=source, model=model, meta=meta, ckpt=ckpt, focal=focal, max_plot=max_plot,
-                    image=info["first_image"] if info["kind"] == "image" else None, extra=extra, warnings=warnings)
+    seq = None if info["kind"] == "image" else info
+    res = _lift_set(kp, out, source=source, model=model, meta=meta, ckpt=ckpt, focal=focal,
+                    max_plot=max_plot if seq is None else 1,
+                    image=info["first_image"] if info["kind"] == "image" else None, extra=extra, warnings=warnings,
+                    sequence=seq)
     res.seconds = {**info["seconds"], **res.seconds}
     return res
