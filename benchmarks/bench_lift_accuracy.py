@@ -17,6 +17,9 @@ per pose of inference (IGE: initialiser + observed block + T closed-form gradien
 
 Usage: python benchmarks/bench_lift_accuracy.py [--runs runs] [--out benchmarks/results]
        [--only RUN ...] [--replot]
+       python benchmarks/bench_lift_accuracy.py --table-only --suffix -all --tag all
+       (Table 1 of the models trained on every motion source, ``configs/lift/all/``, run names
+       ``NAME-all``, each evaluated in the 2D geometry it trained on -> ``lift_table1_all.json``)
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+from energy3d.config import from_dict
 from energy3d.data.lifting import LiftDataConfig, load_lifting_split
 from energy3d.tasks.lift import evaluate_lifter, load_lifter
 from energy3d.metrics import count_parameters
@@ -40,11 +44,13 @@ IGE_T = [1, 2, 4, 8, 16]
 
 def _eval(run: Path, ds, two_d, steps=None):
     model, meta = load_lifter(run / "best.json")
+    data = from_dict(LiftDataConfig, meta["config"]["data"])
     t0 = time.perf_counter()
-    res = evaluate_lifter(model, ds, two_d=two_d, seed=0, steps=steps)
+    res = evaluate_lifter(model, ds, two_d=two_d, seed=0, steps=steps, noise=data.noise, keypoints=data.keypoints,
+                          markers=data.markers)
     T = model.steps if steps is None and hasattr(model, "steps") else (steps or 0)
     macs = model.macs(T) if hasattr(model, "steps") else model.macs()
-    return {"model": meta["config"]["name"], "two_d": two_d, "steps": T,
+    return {"model": meta["config"]["name"], "two_d": two_d, "keypoints": data.keypoints, "steps": T,
             "parameters": count_parameters(model), "macs": macs,
             "average": res["average"], "all": res["all"], "per_action": res["per_group"],
             "epochs": meta["metrics"]["epoch"], "train_epochs": meta["config"]["train"]["epochs"],
@@ -60,6 +66,9 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", metavar="RUN",
                     help="re-evaluate only these Fig. 4 runs (e.g. ige2-gt) and replace their rows in the saved "
                          "lift_fig4.json, keeping the others; Table 1 is left alone")
+    ap.add_argument("--table-only", action="store_true", help="only Table 1 (b1024-2, IGE-4, IGE-8)")
+    ap.add_argument("--suffix", default="", help="run-name suffix of the Table 1 runs (e.g. -all)")
+    ap.add_argument("--tag", default="", help="suffix of the output file name (lift_table1_TAG.json)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     runs, out = Path(args.runs), Path(args.out)
@@ -73,6 +82,8 @@ def main(argv=None):
     info = {"data": f"Bandai test split, {len(ds)} poses (10 fps, one virtual camera each, seed 0)",
             "command": "python " + " ".join(sys.argv), "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
 
+    if args.table_only:
+        return _table1(runs, out, ds, info, args.suffix, args.tag)
     fig4 = []
     for name in BASELINES:
         if (runs / f"{name}-gt" / "best.json").exists():
@@ -96,16 +107,19 @@ def main(argv=None):
         print("IGE-8 (GT) stopped after t steps, PA-MPJPE:",
               " ".join(f"t={r['steps']}: {r['average']['pa_mpjpe_mm']:.1f}" for r in by_step))
     _plot(fig4, out / "lift_fig4.png")
+    _table1(runs, out, ds, info)
 
+
+def _table1(runs: Path, out: Path, ds, info: dict, suffix: str = "", tag: str = "") -> None:
     table = []
     for two_d in ("gt", "noisy"):
         for name in ("b1024-2", "ige4", "ige8"):
-            run = runs / f"{name}-{two_d}"
+            run = runs / f"{name}-{two_d}{suffix}"
             if (run / "best.json").exists():
                 table.append(_eval(run, ds, two_d))
     checks = {}
     for two_d in ("gt", "noisy"):
-        rows = {r["model"].rsplit("-", 1)[0]: r for r in table if r["two_d"] == two_d}
+        rows = {_base(r["model"], suffix): r for r in table if r["two_d"] == two_d}
         if "b1024-2" in rows and "ige8" in rows:
             b, i = rows["b1024-2"], rows["ige8"]
             checks[two_d] = {
@@ -114,17 +128,25 @@ def main(argv=None):
                 "ige8_pa_within_1.10x": i["average"]["pa_mpjpe_mm"] <= 1.10 * b["average"]["pa_mpjpe_mm"],
                 "parameter_ratio": b["parameters"] / i["parameters"],
             }
-    (out / "lift_table1.json").write_text(json.dumps({**info, "rows": table, "targets": checks}, indent=2))
+    name = "lift_table1" + (f"_{tag}" if tag else "") + ".json"
+    (out / name).write_text(json.dumps({**info, "rows": table, "targets": checks}, indent=2))
     print("\nTable 1 analogue (mm, mean over actions)")
     print(f"{'model':10s} {'params':>9s} {'P1a GT':>8s} {'P1a noisy':>10s} {'PA GT':>7s} {'PA noisy':>9s}")
     for name in ("b1024-2", "ige4", "ige8"):
-        rr = {r["two_d"]: r for r in table if r["model"].rsplit("-", 1)[0] == name}
+        rr = {r["two_d"]: r for r in table if _base(r["model"], suffix) == name}
         if not rr:
             continue
         g = lambda d, k: f"{rr[d]['average'][k]:.1f}" if d in rr else "-"
         params = next(iter(rr.values()))["parameters"]
         print(f"{name:10s} {params:9d} {g('gt', 'p1a_mm'):>8s} {g('noisy', 'p1a_mm'):>10s} {g('gt', 'pa_mpjpe_mm'):>7s} {g('noisy', 'pa_mpjpe_mm'):>9s}")
     print(json.dumps(checks, indent=2))
+
+
+def _base(model: str, suffix: str = "") -> str:
+    """``ige8-noisy-all`` -> ``ige8`` (the run name without its 2D mode and suffix)."""
+    if suffix and model.endswith(suffix):
+        model = model[: -len(suffix)]
+    return model.rsplit("-", 1)[0]
 
 
 def _update_fig4(names, runs: Path, out: Path) -> None:
