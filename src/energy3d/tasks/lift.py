@@ -767,7 +767,8 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
     size, first, t_decode, t_detect, scale = None, None, 0.0, 0.0, 1.0
     step = max(1, -(-(frames.count or 0) // MAX_THUMBNAILS))
     try:
-        with progress_bar(progress and frames.kind != "image", "detecting", total=frames.count or 0) as advance:
+        with progress_bar(progress and frames.kind != "image", "frames", total=frames.count or 0,
+                          unit="frames") as advance:
             it = iter(frames)
             while True:
                 t0 = time.perf_counter()

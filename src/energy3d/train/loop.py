@@ -86,11 +86,12 @@ class Task(Protocol):
 
 
 @contextmanager
-def progress_bar(enabled: bool, description: str, total: int):
+def progress_bar(enabled: bool, description: str, total: int, unit: str = "items"):
     """A rich progress bar on stderr for long evaluation work; yields ``advance(n)``.
 
-    Disabled (a no-op ``advance``) when ``enabled`` is false or stderr is not a terminal, so logs
-    and tests see no control characters.
+    Shows done / total (or done alone when ``total`` is 0: unknown), the rate in ``unit`` per second
+    and the time left. Disabled (a no-op ``advance``) when ``enabled`` is false or stderr is not a
+    terminal, so logs and tests see no control characters.
     """
     import sys
 
@@ -98,11 +99,16 @@ def progress_bar(enabled: bool, description: str, total: int):
         yield lambda n=1: None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    class Rate(ProgressColumn):
+        def render(self, task):
+            return Text(f"{task.speed:.1f} {unit}/s" if task.speed else "")
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(), TimeRemainingColumn(),
                   console=Console(stderr=True), transient=True) as bar:
-        tid = bar.add_task(description, total=total)
+        tid = bar.add_task(description, total=total or None)
         yield lambda n=1: bar.advance(tid, n)
 
 
