@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from energy3d.data.temporal import OneEuroConfig, fill_gaps, one_euro, smoothing_alpha, temporal_outliers
+from energy3d.data.temporal import (
+    OneEuroConfig, fill_gaps, one_euro, smoothing_alpha, temporal_outliers, two_sided_padding,
+)
 from energy3d.errors import InputError
 
 
@@ -43,12 +45,26 @@ def test_one_euro_matches_a_per_sample_reference_for_every_series(params):
             np.testing.assert_allclose(y[:, j, c], reference_one_euro(x[:, j, c], fps, mc, beta, dc), rtol=1e-12, atol=1e-12)
 
 
-def test_one_euro_two_sided_is_the_mean_of_forward_and_time_reversed_runs():
+def test_one_euro_two_sided_is_the_mean_of_forward_and_backward_runs_over_odd_reflection():
     rng = np.random.default_rng(1)
     x = np.cumsum(rng.normal(size=(50, 3)), 0)
-    fwd = one_euro(x, 30, 1.0, 0.5)
-    bwd = one_euro(x[::-1], 30, 1.0, 0.5)[::-1]
-    np.testing.assert_allclose(one_euro(x, 30, 1.0, 0.5, two_sided=True), 0.5 * (fwd + bwd), atol=1e-12)
+    n = two_sided_padding(30, 1.0)
+    assert n == math.ceil(90 / (2 * math.pi))
+    pad = np.concatenate([2 * x[:1] - x[n:0:-1], x, 2 * x[-1:] - x[-2:-n - 2:-1]])
+    assert len(pad) == 50 + 2 * n and np.allclose(pad[n - 1], 2 * x[0] - x[1]) and np.allclose(pad[-n], 2 * x[-1] - x[-2])
+    fwd = np.stack([reference_one_euro(pad[:, c], 30, 1.0, 0.5, 1.0) for c in range(3)], -1)
+    bwd = np.stack([reference_one_euro(pad[::-1, c], 30, 1.0, 0.5, 1.0) for c in range(3)], -1)[::-1]
+    np.testing.assert_allclose(one_euro(x, 30, 1.0, 0.5, two_sided=True), 0.5 * (fwd + bwd)[n:n + 50], atol=1e-12)
+    short = np.cumsum(rng.normal(size=(4, 2)), 0)   # padding limited to T - 1
+    assert one_euro(short, 30, 0.1, 0.0, two_sided=True).shape == (4, 2)
+
+
+def test_one_euro_two_sided_follows_a_ramp_without_lag_even_at_the_ends():
+    x = np.linspace(0.0, 3.0, 90)[:, None]          # 1 unit/s at 30 fps
+    causal = one_euro(x, 30, 0.25, 0.0)
+    both = one_euro(x, 30, 0.25, 0.0, two_sided=True)
+    assert np.abs(causal - x).max() > 0.3            # a 0.25 Hz low-pass lags by up to 1 / (2 pi 0.25) s
+    assert np.abs(both - x).max() < 0.02
 
 
 def test_one_euro_leaves_a_constant_signal_unchanged_exactly():

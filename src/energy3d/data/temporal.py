@@ -10,7 +10,8 @@ returned as tensors of their dtype and device). Time is the first axis everywher
   low-pass filter whose cutoff rises with the filtered speed of the signal,
   ``f_c = min_cutoff + beta * |dx/dt|``, so slow motion is smoothed strongly (less jitter) and fast
   motion lightly (less lag); vectorised over every axis but time. ``two_sided=True`` averages the
-  filter run forwards and backwards in time (offline use), which cancels most of the remaining lag;
+  filter run forwards and backwards in time over the sequence extended by odd reflection (offline
+  use), which cancels most of the remaining lag, at the ends too;
 * :func:`temporal_outliers` flags detections that jump away from their neighbours in time (a
   detector's outliers and left/right swaps), so they can be refilled like missed joints;
 * :class:`OneEuroConfig` holds the filter's parameters.
@@ -33,7 +34,7 @@ import numpy as np
 
 from energy3d.errors import InputError
 
-__all__ = ["OneEuroConfig", "one_euro", "fill_gaps", "temporal_outliers", "smoothing_alpha"]
+__all__ = ["OneEuroConfig", "one_euro", "fill_gaps", "temporal_outliers", "smoothing_alpha", "two_sided_padding"]
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,9 @@ def one_euro(x, fps: float, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff
         beta: speed coefficient (>= 0).
         d_cutoff: cutoff of the speed estimate, Hz (> 0).
         two_sided: return the mean of the filter run forwards and backwards in time (for whole
-            recordings: the two lags cancel to first order; no longer causal).
+            recordings: the two lags cancel to first order; no longer causal). Both runs see the
+            sequence extended at each end by odd reflection (``2 x_0 - x_k``, as ``scipy.signal.filtfilt``
+            pads; :func:`two_sided_padding` frames), so a steady motion is not pulled back at the ends.
 
     Returns:
         ``(T, ...)`` filtered samples, of ``x``'s type (float64 numpy for array-likes; a tensor of
@@ -151,10 +154,19 @@ def one_euro(x, fps: float, min_cutoff: float = 1.0, beta: float = 0.0, d_cutoff
     if arr.shape[0] < 2:
         return restore(arr.copy())
     args = (float(fps), float(min_cutoff), float(beta), float(d_cutoff))
-    out = _one_euro_forward(arr, *args)
-    if two_sided:
-        out = 0.5 * (out + _one_euro_forward(arr[::-1], *args)[::-1])
-    return restore(out)
+    if not two_sided:
+        return restore(_one_euro_forward(arr, *args))
+    n = min(arr.shape[0] - 1, two_sided_padding(fps, min_cutoff))
+    padded = np.concatenate([2 * arr[:1] - arr[n:0:-1], arr, 2 * arr[-1:] - arr[-2:-n - 2:-1]]) if n else arr
+    out = 0.5 * (_one_euro_forward(padded, *args) + _one_euro_forward(padded[::-1], *args)[::-1])
+    return restore(out[n:n + arr.shape[0]])
+
+
+def two_sided_padding(fps: float, min_cutoff: float) -> int:
+    """Frames of odd reflection added at each end by :func:`one_euro` with ``two_sided``: three time
+    constants of the cutoff at rest, ``ceil(3 fps / (2 pi min_cutoff))`` (the sequence's length
+    minus one at most)."""
+    return int(math.ceil(3.0 * fps / (2.0 * math.pi * min_cutoff)))
 
 
 def fill_gaps(points, confidence, max_gap: int = 10, *, min_confidence: float = 0.0):
