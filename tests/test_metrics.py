@@ -190,3 +190,24 @@ def test_count_macs_conv_brute_force():
     cols = nn.functional.unfold(x, (3, 2), padding=(1, 0), stride=(1, 2))  # (1, 3*3*2, L)
     macs = cols.shape[1] * cols.shape[2] * 5  # (5 x 18) @ (18 x L)
     assert count_macs(conv, x) == macs
+
+
+def test_acceleration_error_matches_a_loop_and_ignores_constant_velocity_and_root_motion():
+    from energy3d.metrics import acceleration_error
+
+    g = torch.Generator().manual_seed(0)
+    pred, gt = torch.randn(9, 5, 3, generator=g, dtype=torch.float64), torch.randn(9, 5, 3, generator=g, dtype=torch.float64)
+    ref = []
+    for t in range(1, 8):
+        pr = [pred[t + 1, j] - pred[t + 1, 0] - 2 * (pred[t, j] - pred[t, 0]) + pred[t - 1, j] - pred[t - 1, 0] for j in range(5)]
+        gr = [gt[t + 1, j] - gt[t + 1, 0] - 2 * (gt[t, j] - gt[t, 0]) + gt[t - 1, j] - gt[t - 1, 0] for j in range(5)]
+        ref.append(sum(float(torch.linalg.vector_norm(a - b)) for a, b in zip(pr, gr)) / 5)
+    torch.testing.assert_close(acceleration_error(pred, gt), torch.tensor(ref, dtype=torch.float64))
+    steady = gt + torch.arange(9, dtype=torch.float64)[:, None, None] * torch.tensor([0.1, -0.2, 0.3], dtype=torch.float64)
+    assert acceleration_error(steady, gt, root=None).abs().max() < 1e-12   # constant velocity: no acceleration
+    shaken = gt + torch.randn(9, 1, 3, generator=g, dtype=torch.float64)   # the whole body jitters
+    assert acceleration_error(shaken, gt).abs().max() < 1e-12               # root-aligned: not counted
+    assert acceleration_error(shaken, gt, root=None).min() > 0
+    assert acceleration_error(pred[:2], gt[:2]).shape == (0,)
+    with pytest.raises(InputError):
+        acceleration_error(pred[0], gt[0])

@@ -12,6 +12,9 @@ multiply by 1000 for the millimetres that tables report). Say which metric every
 * :func:`pa_mpjpe` -- **PA-MPJPE, Protocol 2**: after the optimal similarity transform (rotation
   without reflection, isotropic scale, translation), see
   :func:`energy3d.geometry.pose.procrustes_align`.
+* :func:`acceleration_error` -- **acceleration error** of a sequence (jitter): mean over joints of
+  ``|(y_{t+1} - 2 y_t + y_{t-1}) - (g_{t+1} - 2 g_t + g_{t-1})|``, per frame (units per frame²),
+  root-aligned by default like MPJPE.
 
 :func:`summarize` averages per-pose values per group (e.g. per action) the Human3.6M way.
 :func:`count_parameters` and :func:`count_macs` give the size and cost every table reports.
@@ -31,7 +34,7 @@ from energy3d.geometry.pose import check_pair, optimal_scale, procrustes_align, 
 
 Tensor = torch.Tensor
 
-__all__ = ["mpjpe", "p1a", "pa_mpjpe", "summarize", "count_parameters", "count_macs"]
+__all__ = ["mpjpe", "p1a", "pa_mpjpe", "acceleration_error", "summarize", "count_parameters", "count_macs"]
 
 
 def _joint_error(pred: Tensor, gt: Tensor) -> Tensor:
@@ -112,6 +115,39 @@ def pa_mpjpe(pred: Tensor, gt: Tensor) -> Tensor:
     """
     check_pair("pred", pred, "gt", gt)
     return _joint_error(procrustes_align(pred, gt), gt)
+
+
+def acceleration_error(pred: Tensor, gt: Tensor, root: int | None = 0) -> Tensor:
+    """Mean per-joint acceleration error of a sequence: how much more (or less) the prediction jitters.
+
+    The second differences ``a_t = y_{t+1} - 2 y_t + y_{t-1}`` of prediction and ground truth are
+    compared joint by joint (Euclidean distance) and averaged over joints. With ``root`` (default 0,
+    the pelvis of ``h36m17``) both are made root-relative first, as for :func:`mpjpe`; ``root=None``
+    compares the camera-frame trajectories (root motion included).
+
+    Args:
+        pred: ``(T, J, 3)`` predicted joints of consecutive frames (constant frame rate).
+        gt: ``(T, J, 3)`` ground truth.
+        root: root joint index, or ``None``.
+
+    Returns:
+        ``(T - 2,)`` error per interior frame, in input units per frame² (empty for ``T < 3``).
+
+    Example:
+        >>> t = torch.arange(5.0)[:, None, None].expand(5, 2, 3)
+        >>> acceleration_error(t ** 2, t, root=None)   # a constant acceleration of 2 per frame² on x, y, z
+        tensor([3.4641, 3.4641, 3.4641])
+    """
+    check_pair("pred", pred, "gt", gt)
+    if pred.dim() != 3 or pred.shape != gt.shape:
+        raise InputError(f"acceleration_error: expected pred and gt of the same shape (T, J, 3), "
+                         f"got {tuple(pred.shape)} and {tuple(gt.shape)}")
+    if root is not None:
+        pred, gt = root_relative(pred, root), root_relative(gt, root)
+    acc = lambda y: y[2:] - 2 * y[1:-1] + y[:-2]
+    if pred.shape[0] < 3:
+        return pred.new_zeros(0)
+    return _joint_error(acc(pred), acc(gt))
 
 
 def _to_numpy_1d(name: str, v) -> np.ndarray:
