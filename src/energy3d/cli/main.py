@@ -93,18 +93,20 @@ def cmd_evaluate(args) -> int:
 def cmd_lift(args) -> int:
     from energy3d.data.video import media_kind
     from energy3d.tasks.lift import lift_file, lift_media
+    from energy3d.tasks.sequence import lift_sequence
 
     if media_kind(args.input) is not None:
         if args.layout or args.image_size:
             raise InputError("--layout and --image-size apply to keypoint files; a photo or video gives both")
         res = lift_media(args.input, args.out, focal=args.focal, checkpoint=args.checkpoint, fps=args.fps,
-                         max_plot=args.max_plot, device=args.device, progress=not args.quiet)
+                         max_plot=args.max_plot, device=args.device, progress=not args.quiet, bvh=args.bvh,
+                         lift_sequence=lift_sequence)
         what = "person" if res.people == 1 else f"frames with a person"
     else:
         if args.fps is not None:
             raise InputError("--fps applies to videos and folders of frames")
         res = lift_file(args.input, args.out, layout=args.layout, image_size=args.image_size, focal=args.focal,
-                        checkpoint=args.checkpoint, max_plot=args.max_plot, device=args.device)
+                        checkpoint=args.checkpoint, max_plot=args.max_plot, device=args.device, bvh=args.bvh)
         what = "person" if res.people == 1 else "people"
     for w in res.warnings:
         _warn("lift", w)
@@ -205,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "npz of (N, J, 2)")
     l.add_argument("--fps", type=float, default=None, help="frame rate of a folder of frames (default 30) or to assume for a video")
     l.add_argument("--quiet", action="store_true", help="no progress bar")
+    l.add_argument("--bvh", default=None, metavar="FILE.bvh", help="also write the motion as BVH (one skeleton, "
+                   "gravity-aligned frame, centimetres; a photo gives one frame)")
     l.add_argument("--layout", default=None, help="joint layout of the input (coco17, openpose25, h36m17, mpii16, ...)")
     l.add_argument("--image-size", nargs=2, type=float, metavar=("W", "H"), help="image size in pixels (if the file has none)")
     l.add_argument("--focal", type=float, default=None, help="focal length in pixels (default 1.2 x max(W, H))")

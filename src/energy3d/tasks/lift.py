@@ -593,9 +593,17 @@ class LiftResult:
     seconds: dict = field(default_factory=dict)
 
 
+def _check_bvh(bvh):
+    if bvh is None:
+        return None
+    from energy3d.tasks.outputs import check_output_file
+
+    return check_output_file(bvh, suffixes=(".bvh",))
+
+
 def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None, image_size=None,
               focal: float | None = None, checkpoint: str | Path | None = None, max_plot: int = 4,
-              device: str | torch.device = "cpu") -> LiftResult:
+              device: str | torch.device = "cpu", bvh: str | Path | None = None) -> LiftResult:
     """``energy3d lift``: keypoint file -> 3D joints (JSON + npz), a PNG and the HTML viewer.
 
     Steps: read the keypoints (COCO / OpenPose JSON, npz), check them against the image
@@ -632,18 +640,22 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
         raise InputError(f"--max-plot must be >= 1, got {max_plot}")
     device = resolve_device(device)
     out = check_output_dir(out, keep=False)  # made when the results are written
+    bvh = _check_bvh(bvh)
     ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
     model, meta = load_lifter(ckpt, device)
     kp = read_keypoints(source, layout=layout)
     if len(kp) == 0:
         raise InputError(f"{source}: no people found")
+    if bvh is not None and len(kp) > 1:
+        raise InputError(f"--bvh writes one person's motion; {source} holds {len(kp)} people (an OpenPose frame folder "
+                         "of one person is a sequence: lift its frames as a video folder, or choose one person)")
     return _lift_set(kp, out, source=source, model=model, meta=meta, ckpt=ckpt, image_size=image_size, focal=focal,
-                     max_plot=max_plot)
+                     max_plot=max_plot, bvh=bvh)
 
 
 def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, focal=None, max_plot: int = 4,
               image=None, extra: dict | None = None, warnings: list | None = None,
-              sequence: dict | None = None) -> LiftResult:
+              sequence: dict | None = None, bvh: Path | None = None) -> LiftResult:
     """Lift a :class:`~energy3d.data.keypoints.KeypointSet` and write the outputs (see :func:`lift_file`)."""
     from energy3d.data.keypoints import check_keypoints_in_image, impute_missing
     from energy3d.geometry.camera import default_intrinsics
@@ -663,7 +675,12 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
     x = to_normalized(torch.as_tensor(pts, dtype=torch.float32), K)
     if not bool(torch.isfinite(x).all()):
         raise InputError(f"{source}: keypoints give non-finite coordinates")
-    poses = lift_keypoints(model, x, out_layout).numpy()
+    if sequence is None or sequence.get("lift_sequence") is None:
+        poses = lift_keypoints(model, x, out_layout).numpy()
+    else:  # one person over time: e.g. energy3d.tasks.sequence.lift_sequence (gaps filled in time, One Euro filter)
+        poses = sequence["lift_sequence"](model, kp_in.points, kp_in.confidence, K[0].numpy(), in_layout,
+                                          float(sequence["fps"]), out_layout=out_layout).astype(np.float32)
+    world, gravity = _gravity(poses, out_layout, sequence is not None)
     reproj, diag = _reprojection_check(poses, K.numpy(), pts, kp_in, in_layout, out_layout, warnings)
     t_write = time.perf_counter()
 
@@ -699,11 +716,17 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
                 "imputed_joints": [in_layout.joints[j] for j in np.flatnonzero(imputed[i])],
                 "reprojection_px": _finite_or_none(reproj[i], 2),
                 "size_px": _finite_or_none(diag[i], 1),
+                "joints_world": np.round(world[i], 5).tolist(),
+                **({} if sequence is not None else {"camera": gravity[i]}),
             })
+        doc["frame_world"] = WORLD_FRAME
+        if sequence is not None:
+            doc["camera"] = gravity[0]
         (tmp / "poses.json").write_text(json.dumps(doc, indent=1, allow_nan=False))
-        np.savez(tmp / "poses.npz", joints_3d=poses.astype(np.float32), points_2d=pts.astype(np.float32),
-                 imputed=imputed, reprojection_px=reproj.astype(np.float32), K=K.numpy(), names=np.array(kp.names),
-                 layout=np.array(out_layout.name))
+        np.savez(tmp / "poses.npz", joints_3d=poses.astype(np.float32), joints_world=world.astype(np.float32),
+                 points_2d=pts.astype(np.float32), imputed=imputed, reprojection_px=reproj.astype(np.float32),
+                 K=K.numpy(), names=np.array(kp.names), layout=np.array(out_layout.name),
+                 fps=np.float32(sequence["fps"] if sequence is not None else 0.0))
         n = min(len(kp), max_plot)
         if n == 1:
             plot_lift(tmp / "lift.png", pts[0], poses[0], out_layout, image_size=tuple(sizes[0]), title=kp.names[0],
@@ -718,6 +741,11 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
             _write_sequence_viewer(tmp / "viewer.html", poses, pts, out_layout, sequence, tuple(sizes[0]),
                                    title=f"energy3d lift: {Path(source).name}")
         files = sorted(f.name for f in tmp.iterdir())
+    if bvh is not None:
+        from energy3d.data.bvh_export import write_bvh
+
+        write_bvh(bvh, world, out_layout, float(sequence["fps"]) if sequence is not None else 30.0)
+        files.append(str(bvh))
     seconds = {"lift": round(t_write - t_lift, 3), "write": round(time.perf_counter() - t_write, 3)}
     return LiftResult(out=out, files=files, people=len(kp), warnings=warnings, seconds=seconds)
 
@@ -817,6 +845,28 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
     return kp, info
 
 
+WORLD_FRAME = ("joints_world: a gravity-aligned frame, metres: +Y up, the person facing +Z at the first frame "
+               "(their left along +X), the pelvis of the first frame at the origin; up is estimated from the lifted "
+               "bodies (energy3d.data.gravity: uprightness-weighted body axes over the sequence, or the one pose of a "
+               "photo), within 5-18 degrees on lifted poses (benchmarks/results/gravity.json); 'camera' gives the "
+               "estimated camera pitch (positive: looking down) and roll")
+
+
+def _gravity(poses: np.ndarray, layout, sequence: bool):
+    """World-frame joints ``(N, J, 3)`` and camera pitch/roll: one frame for a sequence, one per person otherwise."""
+    from energy3d.data.gravity import gravity_frame
+
+    def one(p):
+        _, w, info = gravity_frame(p, layout)
+        return w, {"pitch_deg": round(float(info.pitch_deg), 1), "roll_deg": round(float(info.roll_deg), 1)}
+
+    if sequence:
+        w, cam = one(poses)
+        return w, [cam]
+    outs = [one(p[None]) for p in poses]
+    return np.concatenate([w for w, _ in outs]), [c for _, c in outs]
+
+
 def _write_sequence_viewer(path, poses, pts, layout, seq: dict, size, title: str) -> None:
     """The HTML player of a lifted video: every frame (NaN-free absent frames), 2D over the thumbnails."""
     import io
@@ -842,14 +892,16 @@ def _write_sequence_viewer(path, poses, pts, layout, seq: dict, size, title: str
 
 def lift_media(source: str | Path, out: str | Path, *, focal: float | None = None, checkpoint: str | Path | None = None,
                fps: float | None = None, max_plot: int = 4, device: str | torch.device = "cpu",
-               progress: bool = False) -> LiftResult:
+               progress: bool = False, bvh: str | Path | None = None, lift_sequence=None) -> LiftResult:
     """``energy3d lift PHOTO|FOLDER|VIDEO``: detect 2D keypoints, then lift them as :func:`lift_file` does.
 
     The detector (MediaPipe Pose, ``pip install 'energy3d[detect]'``) finds one person per frame;
     frames without a person are listed in ``poses.json`` (``frames_without_person``) and skipped,
     and a photo of several people gives the person the detector scores highest, with a warning.
     ``poses.json`` also records the frame names and rate and the detector. For a single photo the
-    PNG shows the photo under the detected 2D keypoints.
+    PNG shows the photo under the detected 2D keypoints. ``lift_sequence`` (the CLI passes
+    :func:`energy3d.tasks.sequence.lift_sequence`) lifts a video's frames as one sequence; without it
+    frames are lifted one by one.
     """
     from energy3d.data.detect import MEDIAPIPE_VERSION
     from energy3d.tasks.outputs import check_output_dir
@@ -860,6 +912,7 @@ def lift_media(source: str | Path, out: str | Path, *, focal: float | None = Non
         raise InputError(f"--max-plot must be >= 1, got {max_plot}")
     device = resolve_device(device)
     out = check_output_dir(out, keep=False)
+    bvh = _check_bvh(bvh)
     ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
     model, meta = load_lifter(ckpt, device)
     kp, info = detect_media(source, fps=fps, progress=progress)
@@ -871,10 +924,10 @@ def lift_media(source: str | Path, out: str | Path, *, focal: float | None = Non
                        "frames_without_person": missing, "seconds": info["seconds"]},
              "detector": f"mediapipe {MEDIAPIPE_VERSION} pose (BlazePose full), coco17; it finds ONE person per frame "
                          "(in a photo of several people, the one it scores highest, usually the largest)"}
-    seq = None if info["kind"] == "image" else info
+    seq = None if info["kind"] == "image" else {**info, "lift_sequence": lift_sequence}
     res = _lift_set(kp, out, source=source, model=model, meta=meta, ckpt=ckpt, focal=focal,
                     max_plot=max_plot if seq is None else 1,
                     image=info["first_image"] if info["kind"] == "image" else None, extra=extra, warnings=warnings,
-                    sequence=seq)
+                    sequence=seq, bvh=bvh)
     res.seconds = {**info["seconds"], **res.seconds}
     return res
