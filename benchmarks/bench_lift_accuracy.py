@@ -17,7 +17,7 @@ per pose of inference (IGE: initialiser + observed block + T closed-form gradien
 
 Usage: python benchmarks/bench_lift_accuracy.py [--runs runs] [--out benchmarks/results]
        [--only RUN ...] [--replot]
-       python benchmarks/bench_lift_accuracy.py --table-only --suffix -all --tag all
+       python benchmarks/bench_lift_accuracy.py --table-only --suffix=-all --tag all
        (Table 1 of the models trained on every motion source, ``configs/lift/all/``, run names
        ``NAME-all``, each evaluated in the 2D geometry it trained on -> ``lift_table1_all.json``)
 """
