@@ -17,20 +17,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from energy3d.skeleton import get_layout
 from energy3d.tasks.fit import fit_experiment
-from energy3d.tasks.lift import evaluate_motion, lift_file
+from energy3d.tasks.lift import evaluate_motion
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from bench_photo_tilt import UPRIGHT, pitch_deg  # noqa: E402
+from bench_photo_tilt import UPRIGHT, lift_photo, pitch_deg  # noqa: E402
 
 PROPORTIONS = '{"limb_sigma": 0.08, "torso_sigma": 0.12}'
 NARROW = 'data.markers={"hip_down": [0.0, 0.25], "shoulder_up_m": [0.0, 0.06]}'
@@ -52,10 +49,8 @@ VARIANTS = {
 def photo_pitches(ckpt: Path, kp_dir: Path) -> dict:
     out = {}
     for f in sorted(kp_dir.glob("*.npz")):
-        with tempfile.TemporaryDirectory() as d:
-            lift_file(f, d, checkpoint=ckpt)
-            z = np.load(Path(d) / "poses.npz")
-            out[f.stem] = round(pitch_deg(z["joints_3d"][0], get_layout(str(z["layout"]))), 1)
+        pose, _, layout = lift_photo(f, ckpt)
+        out[f.stem] = round(pitch_deg(pose, layout), 1)
     return out
 
 

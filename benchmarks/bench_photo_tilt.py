@@ -42,6 +42,14 @@ def pitch_deg(pose: np.ndarray, layout) -> float:
     return float(np.degrees(np.arctan2(-v[2], -v[1])))
 
 
+def lift_photo(keypoints: Path, checkpoint) -> tuple[np.ndarray, np.ndarray, object]:
+    """``energy3d lift`` of one photo's keypoint file: ``(pose (J, 3), points_2d (J, 2), layout)``."""
+    with tempfile.TemporaryDirectory() as d:
+        lift_file(keypoints, d, checkpoint=checkpoint)
+        z = np.load(Path(d) / "poses.npz")
+        return z["joints_3d"][0], z["points_2d"][0], get_layout(str(z["layout"]))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkpoint", default=str(BUNDLED_LIFTER))
@@ -58,11 +66,7 @@ def main(argv=None) -> int:
         return 2
     rows = []
     for f in files:
-        with tempfile.TemporaryDirectory() as d:
-            lift_file(f, d, checkpoint=args.checkpoint)
-            z = np.load(Path(d) / "poses.npz")
-            pose, pts = z["joints_3d"][0], z["points_2d"][0]
-            layout = get_layout(str(z["layout"]))
+        pose, pts, layout = lift_photo(f, args.checkpoint)
         pitch = pitch_deg(pose, layout)
         photo = Path(args.photos) / f"{f.stem}.jpg"
         image = load_rgb(photo) if photo.is_file() else None

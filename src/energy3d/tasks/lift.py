@@ -78,8 +78,6 @@ def rescale_to_bone_length(poses, layout, total: float = BONE_LENGTH_SUM_M):
     return poses * (total / np.maximum(L, 1e-9))[:, None, None]
 
 
-LICENSE_NOTE = ("Trained on the Bandai Namco Research Motion Dataset (CC BY-NC 4.0): the weights inherit its "
-                "non-commercial terms; attribute Bandai Namco Research Inc.")
 SOURCE_LICENSES = {
     "bandai": "Bandai Namco Research Motion Dataset (CC BY-NC 4.0: non-commercial; attribute Bandai Namco Research Inc.)",
     "hdm05": "HDM05 motion capture (CC BY-SA 3.0: share alike; cite HDM05 tech report CG-2007-2, 'The data used in this "
@@ -230,8 +228,8 @@ def lifter_meta(model, exp: LiftExperiment) -> dict:
         "units": {"input": "normalised camera coordinates (p - c) / f", "output": "metres, camera frame (x right, y down, z forward)"},
         "parameters": sum(p.numel() for p in model.parameters()),
         "macs": model.macs(),
-        "training_motion": training_motion(exp.data),
-        "license": training_motion(exp.data)["license"],
+        "training_motion": (motion := training_motion(exp.data)),
+        "license": motion["license"],
     }
 
 
@@ -593,12 +591,21 @@ class LiftResult:
     seconds: dict = field(default_factory=dict)
 
 
-def _check_bvh(bvh):
-    if bvh is None:
-        return None
-    from energy3d.tasks.outputs import check_output_file
+def _start_lift(out, focal, max_plot, device, bvh, checkpoint):
+    """The checks and loading shared by :func:`lift_file` and :func:`lift_media`, all before any work:
+    option values, the output folder and BVH path writable, the device, the checkpoint."""
+    from energy3d.tasks.outputs import check_output_dir, check_output_file
 
-    return check_output_file(bvh, suffixes=(".bvh",))
+    if focal is not None and not (np.isfinite(focal) and focal > 0):
+        raise InputError(f"--focal must be a positive finite number of pixels, got {focal}")
+    if max_plot < 1:
+        raise InputError(f"--max-plot must be >= 1, got {max_plot}")
+    device = resolve_device(device)
+    out = check_output_dir(out, keep=False)  # made when the results are written
+    bvh = None if bvh is None else check_output_file(bvh, suffixes=(".bvh",))
+    ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
+    model, meta = load_lifter(ckpt, device)
+    return out, bvh, ckpt, model, meta
 
 
 def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None, image_size=None,
@@ -632,17 +639,8 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
         device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); checked before anything is written.
     """
     from energy3d.data.keypoints import read_keypoints
-    from energy3d.tasks.outputs import check_output_dir
 
-    if focal is not None and not (np.isfinite(focal) and focal > 0):
-        raise InputError(f"--focal must be a positive finite number of pixels, got {focal}")
-    if max_plot < 1:
-        raise InputError(f"--max-plot must be >= 1, got {max_plot}")
-    device = resolve_device(device)
-    out = check_output_dir(out, keep=False)  # made when the results are written
-    bvh = _check_bvh(bvh)
-    ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
-    model, meta = load_lifter(ckpt, device)
+    out, bvh, ckpt, model, meta = _start_lift(out, focal, max_plot, device, bvh, checkpoint)
     kp = read_keypoints(source, layout=layout)
     if len(kp) == 0:
         raise InputError(f"{source}: no people found")
@@ -904,17 +902,8 @@ def lift_media(source: str | Path, out: str | Path, *, focal: float | None = Non
     frames are lifted one by one.
     """
     from energy3d.data.detect import MEDIAPIPE_VERSION
-    from energy3d.tasks.outputs import check_output_dir
 
-    if focal is not None and not (np.isfinite(focal) and focal > 0):
-        raise InputError(f"--focal must be a positive finite number of pixels, got {focal}")
-    if max_plot < 1:
-        raise InputError(f"--max-plot must be >= 1, got {max_plot}")
-    device = resolve_device(device)
-    out = check_output_dir(out, keep=False)
-    bvh = _check_bvh(bvh)
-    ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
-    model, meta = load_lifter(ckpt, device)
+    out, bvh, ckpt, model, meta = _start_lift(out, focal, max_plot, device, bvh, checkpoint)
     kp, info = detect_media(source, fps=fps, progress=progress)
     missing = [n for n, f in zip(info["frames"], info["found"]) if not f]
     warnings = []
