@@ -120,3 +120,25 @@ def test_shipped_lift_configs_load_and_other_kinds_are_refused(tmp_path):
     p.write_text(json.dumps({"kind": "voxel", "name": "x"}))
     with pytest.raises(InputError, match="expected 'lift'"):
         load_lift_experiment(p)
+
+
+def test_training_curve_records_the_mean_loss_every_log_every_batches(sets, tmp_path):
+    """history.json's curve: one record per ``log_every`` batches, each the mean of the losses logged since
+    the previous record (checked against the per-batch losses recorded by a wrapped task)."""
+    seen = []
+
+    class Spy(LiftingTask):
+        def loss(self, net, batch):
+            total, parts = super().loss(net, batch)
+            seen.append(float(total.detach()))
+            return total, parts
+
+    t = Spy(_exp(epochs=1, log_every=2), train_set=sets[0], val_set=sets[1])
+    fit(t, t.exp.train, tmp_path / "curve", resume=False, progress=False)
+    curve = json.loads((tmp_path / "curve" / "history.json").read_text())["curve"]
+    nb = len(seen)
+    assert [c["batch"] for c in curve] == list(range(2, nb + 1, 2))
+    for c in curve:
+        b = c["batch"]
+        assert c["loss"] == pytest.approx(sum(seen[b - 2:b]) / 2, rel=1e-6)
+        assert "final" in c and "seconds" in c

@@ -52,6 +52,8 @@ class TrainConfig:
             about ``lr`` per update whatever its scale, so at the IGE phase's ``lr = 1e-4`` these
             stay within ~10% of their initial values over a few epochs (measured: ``η`` 1.00 -> 1.10
             in three IGE-8 epochs) and the steps cannot grow to the size the energy asks for.
+        log_every: every this many batches, the mean loss and the task's logged parts since the
+            last record are appended to the training curve (``history.json`` ``"curve"``).
     """
 
     epochs: int = 20
@@ -65,6 +67,7 @@ class TrainConfig:
     step_weight_base: float = 0.9
     threads: int = 0
     scalar_lr_mult: float = 1.0
+    log_every: int = 50
 
 
 class Task(Protocol):
@@ -165,13 +168,13 @@ def fit(task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = Tru
         torch.set_num_threads(cfg.threads)
     model = task.model.to(dev)
     opt = torch.optim.Adam(_param_groups(model, cfg), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start_epoch, start_batch, history, best = 0, 0, [], None
+    start_epoch, start_batch, history, best, curve = 0, 0, [], None, []
     elapsed_before = 0.0
     if resume:
         st = load_train_state(run_dir, model, opt, device=dev)
         if st is not None:
             start_epoch, start_batch = st["epoch"], st["batch"]
-            history, best = st.get("history", []), st.get("best")
+            history, best, curve = st.get("history", []), st.get("best"), st.get("curve", [])
             elapsed_before = st.get("seconds", 0.0)
     else:
         torch.manual_seed(cfg.seed + rank)
@@ -186,7 +189,7 @@ def fit(task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = Tru
     def save_state(epoch, batch):
         if is_main:
             save_train_state(run_dir, model, opt, {"epoch": epoch, "batch": batch, "history": history, "best": best,
-                                                   "seconds": elapsed_before + time.perf_counter() - t0},
+                                                   "curve": curve, "seconds": elapsed_before + time.perf_counter() - t0},
                              device=dev)
 
     bar = None
@@ -204,6 +207,8 @@ def fit(task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = Tru
             first = start_batch if epoch == start_epoch else 0
             tid = bar.add_task(f"epoch {epoch + 1}/{cfg.epochs}", total=nb, completed=first, info="") if bar else None
             run_loss, n_loss = 0.0, 0
+            window: dict[str, float] = {}
+            n_window = 0
             for b, batch in enumerate(task.batches(epoch, first, rank, world), start=first):
                 loss, logs = task.loss(net, to_device(batch, dev))
                 opt.zero_grad(set_to_none=True)
@@ -215,6 +220,15 @@ def fit(task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = Tru
                     raise FloatingPointError(f"training diverged: loss {float(loss)} at epoch {epoch}, batch {b}")
                 run_loss += float(loss.detach())
                 n_loss += 1
+                n_window += 1
+                for k, v in {"loss": float(loss.detach()), **(logs or {})}.items():
+                    if isinstance(v, (int, float)) or (torch.is_tensor(v) and v.numel() == 1):
+                        window[k] = window.get(k, 0.0) + float(v)
+                if cfg.log_every > 0 and n_window >= cfg.log_every:
+                    curve.append({"epoch": epoch, "batch": b + 1, "step": epoch * nb + b + 1,
+                                  "seconds": round(elapsed_before + time.perf_counter() - t0, 1),
+                                  **{k: v / n_window for k, v in window.items()}})
+                    window, n_window = {}, 0
                 done_here += 1
                 if bar:
                     bar.update(tid, advance=1, info=f"loss {run_loss / n_loss:.5f}")
@@ -242,7 +256,7 @@ def fit(task: Task, cfg: TrainConfig, run_dir: str | Path, *, resume: bool = Tru
         if bar:
             bar.stop()
     seconds = elapsed_before + time.perf_counter() - t0
-    summary = {"best": best, "epochs": cfg.epochs, "seconds": seconds, "history": history}
+    summary = {"best": best, "epochs": cfg.epochs, "seconds": seconds, "history": history, "curve": curve}
     if is_main:
         (run_dir / "history.json").write_text(json.dumps(summary, indent=2))
     if world > 1:
