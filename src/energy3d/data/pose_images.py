@@ -261,7 +261,7 @@ class PoseImageSet:
 
     @property
     def crop(self) -> int:
-        """Crop side in pixels (from the images, else from the label volume cannot be told: None)."""
+        """Crop side in pixels (from the images; None when built without images)."""
         return None if self.images is None else int(self.images.shape[1])
 
     def subset(self, idx) -> "PoseImageSet":
@@ -637,7 +637,7 @@ def body_mesh(joints, body: dict, cfg: BodyConfig | None = None, layout: Skeleto
         fdir = _unit(J[f"{s}_wrist"] - J[f"{s}_elbow"])
         add(J[f"{s}_wrist"] + fdir * hr * 0.9, J[f"{s}_wrist"] + fdir * hr * 1.6, hr * 0.95, hr * 0.55, hr, hr * 0.5,
             hr * 1.1, hr * 1.1, fwd)
-    for s in ("r", "l") if False else ("l", "r"):
+    for s in ("l", "r"):
         th, sr = sh["thigh_radius"], sh["shin_radius"]
         hip, knee, ank = J[f"{s}_hip"], J[f"{s}_knee"], J[f"{s}_ankle"]
         add(hip, knee, th, th, sr * 1.1, sr * 1.1, th * 0.8, sr * 1.1, fwd)
@@ -670,7 +670,7 @@ def render_person(joints_cam, K_crop, crop: int, body_params: dict, rng: np.rand
         K_crop: ``(3, 3)`` crop intrinsics (:func:`crop_intrinsics`).
         crop: output side (pixels).
         body_params: a :func:`sample_body` draw (shape, colours, light).
-        rng: unused (all draws are in ``body_params``); kept for the interface.
+        rng: unused (every random draw is in ``body_params``, :func:`sample_body`); kept for the interface.
         supersample: sub-samples per pixel side (coverage is averaged: soft edges).
 
     Returns:
@@ -1087,7 +1087,7 @@ def _read_labels(folder: Path) -> dict | None:
                      and out["z_scale"].shape == (n,) and out["points_2d"].shape == (n, 17, 2)
                      and out["K"].shape == (n, 3, 3) and out["box"].shape == (n, 3) and out["action"].shape == (n,))
         return out if shapes_ok and n > 0 else None
-    except (OSError, ValueError, KeyError, EOFError, Exception):  # noqa: BLE001 - any unreadable file: rebuild
+    except Exception:  # noqa: BLE001 - any unreadable or truncated file (zip, pickle, npy errors): rebuild
         return None
 
 
