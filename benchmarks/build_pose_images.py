@@ -62,7 +62,7 @@ def draw_sheet(train, test, cfg, path: Path, rows: int = 6, cols: int = 8) -> No
         ax.set_ylim(cfg.crop, 0)
         ax.set_title(str(title)[:22], fontsize=6)
     fig.tight_layout(pad=0.2)
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
 
 
