@@ -449,7 +449,7 @@ def ssvm_loss(out, model, joints_vol, topology: str, *, n: int, k: int = 20, mar
     the residual positions, ``mu`` and ``c``. The loss is the mean over samples.
 
     Returns:
-        ``(loss, parts)``: float32 scalar tensor; ``{"hinge", "violated", "delta", "seconds"}``.
+        ``(loss, parts)``: scalar tensor in the output's dtype (float32 for the network); ``{"hinge", "violated", "delta", "seconds"}``.
     """
     B, J = out.logits.shape[:2]
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -477,7 +477,7 @@ def ssvm_loss(out, model, joints_vol, topology: str, *, n: int, k: int = 20, mar
         losses.append(h.mean())
         violated += int((h > 0).sum())
         deltas.append(float(np.mean(mv.losses)))
-    loss = torch.stack(losses).mean().float()
+    loss = torch.stack(losses).mean().to(out.logits.dtype)
     parts = {"hinge": float(loss.detach()), "violated": violated / float(B * k), "delta": float(np.mean(deltas)),
              "seconds": seconds / B}
     return loss, parts
