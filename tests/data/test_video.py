@@ -14,7 +14,7 @@ from PIL import Image
 
 from energy3d.data.video import media_kind, open_frames
 from energy3d.errors import InputError
-from helpers import run_cli
+from helpers import run_cli, write_video
 
 REPO = Path(__file__).resolve().parents[2]
 PHOTO = REPO / "examples" / "nasa_AS11-40-5903_aldrin.jpg"
@@ -22,19 +22,6 @@ HAVE_AV = importlib.util.find_spec("av") is not None
 HAVE_MP = importlib.util.find_spec("mediapipe") is not None
 needs_av = pytest.mark.skipif(not HAVE_AV, reason="PyAV not installed (pip install 'energy3d[detect]')")
 needs_mp = pytest.mark.skipif(not HAVE_MP, reason="MediaPipe not installed (pip install 'energy3d[detect]')")
-
-
-def write_video(path, frames, fps=10):
-    import av
-
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=fps)
-        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
 
 
 def test_media_kind_and_errors(tmp_path):

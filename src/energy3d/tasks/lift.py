@@ -724,7 +724,7 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
         np.savez(tmp / "poses.npz", joints_3d=poses.astype(np.float32), joints_world=world.astype(np.float32),
                  points_2d=pts.astype(np.float32), imputed=imputed, reprojection_px=reproj.astype(np.float32),
                  K=K.numpy(), names=np.array(kp.names), layout=np.array(out_layout.name),
-                 fps=np.float32(sequence["fps"] if sequence is not None else 0.0))
+                 fps=np.float64(sequence["fps"] if sequence is not None else 0.0))
         n = min(len(kp), max_plot)
         if n == 1:
             plot_lift(tmp / "lift.png", pts[0], poses[0], out_layout, image_size=tuple(sizes[0]), title=kp.names[0],
@@ -742,7 +742,8 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
     if bvh is not None:
         from energy3d.data.bvh_export import write_bvh
 
-        write_bvh(bvh, world, out_layout, float(sequence["fps"]) if sequence is not None else 30.0)
+        # from the joints poses.npz stores (float32), so `energy3d export poses.npz` writes the same file
+        write_bvh(bvh, world.astype(np.float32), out_layout, float(sequence["fps"]) if sequence is not None else 30.0)
         files.append(str(bvh))
     seconds = {"lift": round(t_write - t_lift, 3), "write": round(time.perf_counter() - t_write, 3)}
     return LiftResult(out=out, files=files, people=len(kp), warnings=warnings, seconds=seconds)
