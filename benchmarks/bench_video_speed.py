@@ -105,7 +105,8 @@ def main(argv=None) -> int:
                 "without tracking (every frame detected)": detect_only(clip, static=True)}
     stages = dict(res.seconds)
     stages["other (model load, checks)"] = round(total - sum(stages.values()), 3)
-    doc = {"clip": f"{n} frames 1280x720: the example photo's person (PERSON_BOX, whole in every frame) on a grey frame, slowly zoomed and panned "
+    doc = {"clip": f"{n} frames 1280x720: the example photo's person (PERSON_BOX, whole in every frame) on a grey "
+                   "frame, slowly zoomed and panned "
                    f"(make_clip), codec {codec}", "frames": n, "frames_with_person": found,
            "seconds_total": round(total, 2), "fps_end_to_end": round(n / total, 1),
            "seconds_by_stage": stages, "fps_by_stage": {k: (round(n / v, 1) if v > 0 else None) for k, v in stages.items()},
