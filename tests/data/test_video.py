@@ -125,9 +125,8 @@ def test_lift_media_without_the_detector_says_how_to_install(tmp_path, capsys, m
 def test_a_person_cut_off_by_the_frame_lists_the_imputed_joints_and_warns(tmp_path, capsys):
     """A real photo cropped above the ankles: MediaPipe gives the ankles low visibility (it places them
     inside the image, squashing the legs), lift imputes the feet, lists them and warns once."""
-    src = Path("/work/shared/data/photos/05_nasa_AS11-40-5903_aldrin_standing.jpg")
-    photo = src if src.is_file() else PHOTO  # the same NASA photo ships in examples/
-    Image.open(photo).convert("RGB").crop((0, 0, 900, 380)).save(tmp_path / "cut.png")  # lossless: same pixels each run
+    # examples/ holds ../shared/data/photos/05_nasa_AS11-40-5903_aldrin_standing.jpg byte for byte
+    Image.open(PHOTO).convert("RGB").crop((0, 0, 900, 380)).save(tmp_path / "cut.png")  # lossless: same pixels each run
     rc, out, err = run_cli(["lift", tmp_path / "cut.png", "--out", tmp_path / "o"], capsys)
     assert rc == 0, err
     p = json.loads((tmp_path / "o" / "poses.json").read_text())["people"][0]
