@@ -89,3 +89,17 @@ def run_cli(args, capsys) -> tuple[int, str, str]:
     rc = main([str(a) for a in args])
     cap = capsys.readouterr()
     return rc, cap.out, cap.err
+
+
+def write_video(path, frames, fps=10):
+    """Write ``frames`` (uint8 RGB arrays of one size) as an MPEG-4 video with PyAV."""
+    import av
+
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=fps)
+        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for f in frames:
+            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)

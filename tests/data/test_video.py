@@ -14,7 +14,7 @@ from PIL import Image
 
 from energy3d.data.video import media_kind, open_frames
 from energy3d.errors import InputError
-from helpers import run_cli
+from helpers import run_cli, write_video
 
 REPO = Path(__file__).resolve().parents[2]
 PHOTO = REPO / "examples" / "nasa_AS11-40-5903_aldrin.jpg"
@@ -22,19 +22,6 @@ HAVE_AV = importlib.util.find_spec("av") is not None
 HAVE_MP = importlib.util.find_spec("mediapipe") is not None
 needs_av = pytest.mark.skipif(not HAVE_AV, reason="PyAV not installed (pip install 'energy3d[detect]')")
 needs_mp = pytest.mark.skipif(not HAVE_MP, reason="MediaPipe not installed (pip install 'energy3d[detect]')")
-
-
-def write_video(path, frames, fps=10):
-    import av
-
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("mpeg4", rate=fps)
-        s.width, s.height, s.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
 
 
 def test_media_kind_and_errors(tmp_path):
@@ -132,3 +119,54 @@ def test_lift_media_without_the_detector_says_how_to_install(tmp_path, capsys, m
     rc, out, err = run_cli(["lift", PHOTO, "--out", tmp_path / "o"], capsys)
     assert rc == 2 and "pip install 'energy3d[detect]'" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+@needs_mp
+def test_a_person_cut_off_by_the_frame_lists_the_imputed_joints_and_warns(tmp_path, capsys):
+    """A real photo cropped above the ankles: MediaPipe gives the ankles low visibility (it places them
+    inside the image, squashing the legs), lift imputes the feet, lists them and warns once."""
+    # examples/ holds ../shared/data/photos/05_nasa_AS11-40-5903_aldrin_standing.jpg byte for byte
+    Image.open(PHOTO).convert("RGB").crop((0, 0, 900, 380)).save(tmp_path / "cut.png")  # lossless: same pixels each run
+    rc, out, err = run_cli(["lift", tmp_path / "cut.png", "--out", tmp_path / "o"], capsys)
+    assert rc == 0, err
+    p = json.loads((tmp_path / "o" / "poses.json").read_text())["people"][0]
+    unseen = p["unseen_2d"]["outside_image"] + p["unseen_2d"]["low_visibility"]
+    assert {"left_ankle", "right_ankle"} <= set(unseen) and not {"nose", "left_shoulder", "left_hip"} & set(unseen)
+    assert {"LFoot", "RFoot"} <= set(p["imputed_joints"])
+    lines = [ln for ln in err.splitlines() if "partly unseen" in ln]
+    assert len(lines) == 1 and "left_ankle" in lines[0] and "RFoot" in lines[0] and "a guess" in lines[0]
+    # the whole photo: nothing unseen, no such warning
+    rc, out, err = run_cli(["lift", PHOTO, "--out", tmp_path / "whole"], capsys)
+    doc = json.loads((tmp_path / "whole" / "poses.json").read_text())
+    assert rc == 0 and "partly unseen" not in err and doc["people"][0]["unseen_2d"]["low_visibility"] == []
+
+
+def test_keypoints_the_detector_places_outside_the_image_are_named(tmp_path, capsys, monkeypatch):
+    """Without MediaPipe: a stand-in detector whose legs lie below the image (as MediaPipe reports a
+    landmark out of the frame): listed as outside_image per person, one warning line."""
+    import energy3d.data.detect as detect
+
+    kp = np.asarray(json.loads((REPO / "examples" / "keypoints_coco.json").read_text())["annotations"][0]["keypoints"],
+                    np.float32).reshape(17, 3)
+
+    class Fake:
+        def __init__(self, **_):
+            pass
+
+        def detect(self, rgb):
+            outside = np.zeros(17, bool)
+            outside[13:] = True  # knees and ankles
+            conf = np.where(outside, 0.0, 0.9).astype(np.float32)
+            return np.where(outside[:, None], 0.0, kp[:, :2]).astype(np.float32), conf, outside
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(detect, "PoseDetector", Fake)
+    rc, out, err = run_cli(["lift", PHOTO, "--out", tmp_path / "o"], capsys)
+    assert rc == 0, err
+    p = json.loads((tmp_path / "o" / "poses.json").read_text())["people"][0]
+    assert p["unseen_2d"] == {"outside_image": ["left_knee", "right_knee", "left_ankle", "right_ankle"],
+                              "low_visibility": []}
+    assert set(p["imputed_joints"]) == {"LKnee", "RKnee", "LFoot", "RFoot"}
+    assert err.count("partly unseen") == 1 and "left_knee, right_knee, left_ankle, right_ankle outside the image" in err

@@ -2,8 +2,8 @@
 
 Verbs: ``fit`` (train from a config), ``evaluate`` (metrics of a checkpoint on motion or shape
 data), ``lift`` (2D keypoints -> 3D), ``reconstruct`` (image -> voxels and mesh), ``info`` (describe
-and verify a checkpoint), ``export`` (float16 checkpoint copies, TorchScript lifters). The work
-is done by :mod:`energy3d.tasks`.
+and verify a checkpoint), ``export`` (float16 checkpoint copies, TorchScript lifters, BVH from a
+lift result's ``poses.npz``). The work is done by :mod:`energy3d.tasks`.
 
 Errors a user can cause end in one line on stderr and exit status 2.
 """
@@ -135,9 +135,26 @@ def cmd_info(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from energy3d.tasks.export import export_checkpoint, export_torchscript
+    from energy3d.tasks.export import export_bvh, export_checkpoint, export_torchscript, is_lift_result
 
-    if args.format == "torchscript":
+    fmt = args.format or ("bvh" if is_lift_result(args.checkpoint) else "checkpoint")
+    if fmt == "bvh":
+        if args.half:
+            raise InputError("--half applies to --format checkpoint only")
+        out, notes = export_bvh(args.checkpoint, args.out, fps=args.fps, person=args.person)
+        for n in notes:
+            _warn("export", n)
+        size = Path(args.out).stat().st_size
+        print(f"wrote BVH: {args.out} ({out.num_frames} frame{'s' if out.num_frames != 1 else ''} at "
+              f"{1 / out.frame_time:g} fps, one skeleton of {len(out.names)} joints, {out.units}, +Y up; "
+              f"{size} bytes)")
+        return 0
+    if args.fps is not None or args.person is not None:
+        raise InputError("--fps and --person apply to --format bvh (a lift result: poses.npz) only")
+    if is_lift_result(args.checkpoint):
+        raise InputError(f"{args.checkpoint} is a lift result, not a checkpoint: --format {fmt} exports checkpoints; "
+                         "use --format bvh (or leave --format out) for its motion")
+    if fmt == "torchscript":
         if args.half:
             raise InputError("--half applies to --format checkpoint only (the TorchScript lifter runs in float32)")
         files = [export_torchscript(args.checkpoint, args.out)]
@@ -235,15 +252,22 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("checkpoint")
     i.set_defaults(func=cmd_info)
 
-    x = sub.add_parser("export", help="copy a checkpoint (optionally float16) or export a lifter to TorchScript")
-    x.add_argument("checkpoint", help="NAME.json (with NAME.safetensors beside it)")
+    x = sub.add_parser("export", help="copy a checkpoint (optionally float16), export a lifter to TorchScript, or a "
+                       "lift result (poses.npz) as BVH")
+    x.add_argument("checkpoint", metavar="SOURCE", help="a checkpoint NAME.json (with NAME.safetensors beside it), or "
+                   "the poses.npz (or poses.json) that energy3d lift wrote")
     x.add_argument("--out", required=True,
-                   help="checkpoint: PATH or PATH.json (writes PATH.json + PATH.safetensors); torchscript: the .pt file")
-    x.add_argument("--format", choices=["checkpoint", "torchscript"], default="checkpoint",
-                   help="'checkpoint' (default): an energy3d checkpoint copy; 'torchscript': a lifter that runs "
-                        "with torch.jit.load alone, (B, J, 2) normalised 2D -> (B, J, 3) metres as energy3d lift "
-                        "gives them (lifting models only)")
+                   help="checkpoint: PATH or PATH.json (writes PATH.json + PATH.safetensors); torchscript: the .pt "
+                        "file; bvh: the .bvh file")
+    x.add_argument("--format", choices=["checkpoint", "torchscript", "bvh"], default=None,
+                   help="'checkpoint' (the default for a checkpoint): an energy3d checkpoint copy; 'torchscript': a "
+                        "lifter that runs with torch.jit.load alone, (B, J, 2) normalised 2D -> (B, J, 3) metres as "
+                        "energy3d lift gives them (lifting models only); 'bvh' (the default for a lift result): the "
+                        "lifted motion as energy3d lift --bvh writes it (gravity-aligned, centimetres)")
     x.add_argument("--half", action="store_true", help="checkpoint format: store floating-point weights as float16")
+    x.add_argument("--fps", type=float, default=None, help="bvh: frame rate (default: the video's; 30 for a photo)")
+    x.add_argument("--person", type=int, default=None, metavar="I",
+                   help="bvh, a photo or keypoint file of several people: which one (default 0; a note says so)")
     x.set_defaults(func=cmd_export)
     return p
 

@@ -100,6 +100,16 @@ class PoseDetector:
         Raises:
             InputError: ``rgb`` is not ``(H, W, 3)`` uint8.
         """
+        r = self.detect(rgb)
+        return None if r is None else (r[0], r[1])
+
+    def detect(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """As :meth:`__call__`, plus ``outside (17,)`` bool: landmarks MediaPipe places outside the image.
+
+        MediaPipe estimates every landmark, also those of a body part out of the frame (with low
+        visibility); ``outside`` says which of them lie beyond the image border, so a caller can tell
+        "out of the frame" from "hidden" among the joints whose confidence is 0.
+        """
         a = np.asarray(rgb)
         if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
             raise InputError(f"image: expected (H, W, 3) uint8 RGB, got shape {a.shape} dtype {a.dtype}")
@@ -115,8 +125,9 @@ class PoseDetector:
         lm = res.pose_landmarks.landmark
         pts = np.array([[lm[i].x * W, lm[i].y * H] for i in self._index], dtype=np.float32)
         vis = np.array([lm[i].visibility for i in self._index], dtype=np.float32)
+        outside = (pts[:, 0] < 0) | (pts[:, 0] >= W) | (pts[:, 1] < 0) | (pts[:, 1] >= H)
         conf = np.where(vis >= self.min_visibility, vis, 0.0).astype(np.float32)
-        return np.where(conf[:, None] > 0, pts, 0.0).astype(np.float32), conf
+        return np.where(conf[:, None] > 0, pts, 0.0).astype(np.float32), conf, outside
 
     def close(self) -> None:
         with _native_stderr_silenced():

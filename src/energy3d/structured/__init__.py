@@ -33,6 +33,10 @@ Structured-SVM training
     :class:`KBest`), :func:`loss_augmented_unaries`, :func:`most_violated` (K best of
     ``S + w * Delta`` with ``Delta`` the mean Euclidean distance to the ground truth;
     :class:`LossAugmented`), :func:`pose_loss`.
+Learning (the network side, :mod:`energy3d.structured.learning`; §2.1, §2.4, §2.5)
+    :func:`dsn_loss` (:class:`DSNLossConfig`), :func:`candidates` (:class:`Candidates`),
+    :func:`edge_terms`, :func:`build_problem`, :func:`infer` (:class:`InferResult`),
+    :func:`ssvm_loss`, :func:`pairwise_read`, :func:`calibrate_pairwise`.
 Instances
     :func:`realistic_instance` / :func:`realistic_problem` (model-like: a shared ``grid^3`` volume
     around an h36m17 pose, peaked noisy unaries, regressed displacements) and :func:`random_problem`
@@ -69,11 +73,17 @@ from energy3d.structured.graphs import (
 from energy3d.structured.inference import (
     KBest, KBestInfo, LossAugmented, kbest, loss_augmented_unaries, most_violated, pose_loss, solve,
 )
+from energy3d.structured.learning import (
+    Candidates, DSNLossConfig, InferResult, build_problem, calibrate_pairwise, candidates, dsn_loss, edge_terms, infer,
+    pairwise_read, ssvm_loss,
+)
 from energy3d.structured.problem import Solution, StructuredProblem, make_problem, score_torch
 from energy3d.structured.random import Instance, random_problem, realistic_instance, realistic_problem
 from energy3d.structured.reference import ReferenceInfo, all_scores, solve_exhaustive, solve_tree_dp
 
 __all__ = [
+    "Candidates", "DSNLossConfig", "InferResult", "build_problem", "calibrate_pairwise", "candidates", "dsn_loss",
+    "edge_terms", "infer", "pairwise_read", "ssvm_loss",
     "ADMMConfig", "ADMMInfo", "BnBInfo", "Instance", "KBest", "KBestInfo", "LossAugmented", "PartGraph",
     "ReferenceInfo", "Solution", "Star", "StarSolver", "StructuredProblem", "TOPOLOGIES", "all_scores",
     "center_star", "extended_stick_figure", "is_forest", "kbest", "loss_augmented_unaries", "make_problem",

@@ -33,8 +33,10 @@ import errno
 import json
 import os
 import warnings
+import zipfile
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -422,3 +424,131 @@ def export_torchscript(src: str | Path, dst: str | Path, *, check: bool = True) 
     finally:
         _cleanup([tmp])
     return dst
+
+
+# ----------------------------------------------------------------------------- BVH from a lift result
+LIFT_RESULT_FPS = 30.0
+"""Frame rate written for a photo's (or keypoint file's) one-frame BVH, as ``energy3d lift --bvh`` does."""
+
+
+def is_lift_result(path: str | Path) -> bool:
+    """Whether ``path`` looks like what ``energy3d lift`` writes (``poses.npz``, or a JSON with ``people``)."""
+    p = Path(path)
+    if p.suffix.lower() == ".npz":
+        return True
+    if p.suffix.lower() != ".json" or not p.is_file():
+        return False
+    try:
+        doc = json.loads(p.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "people" in doc
+
+
+def read_lift_result(path: str | Path) -> dict:
+    """The gravity-aligned joints of an ``energy3d lift`` result (``poses.npz`` or ``poses.json``).
+
+    Returns:
+        ``{"joints_world": (N, J, 3) float32, "layout": name, "names": [N], "fps": float}``;
+        ``fps`` is the sequence's frame rate (a video or frame folder: its ``N`` entries are frames of
+        one person) or 0 (a photo or keypoint file: its ``N`` entries are people). ``poses.json``
+        holds the joints rounded to 0.01 mm; ``poses.npz`` holds them as computed (float32).
+
+    Raises:
+        InputError: a missing or unreadable file, or one without the arrays a lift writes.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    hint = "energy3d lift ... --out DIR writes DIR/poses.npz and DIR/poses.json with them"
+    if p.suffix.lower() == ".npz":
+        try:
+            with np.load(p, allow_pickle=False) as z:
+                have = set(z.files)
+                missing = [k for k in ("joints_world", "layout") if k not in have]
+                if missing:
+                    raise InputError(f"{p}: not an energy3d lift result: no {' or '.join(missing)} array "
+                                     f"(it holds {', '.join(sorted(have)) or 'no arrays'}); {hint}")
+                world = np.asarray(z["joints_world"])
+                layout = str(z["layout"])
+                n = world.shape[0] if world.ndim else 0
+                names = [str(s) for s in z["names"]] if "names" in have else [f"#{i}" for i in range(n)]
+                fps = float(z["fps"]) if "fps" in have else 0.0
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise InputError(f"{p}: not a readable npz ({e})") from None
+    elif p.suffix.lower() == ".json":
+        try:
+            doc = json.loads(p.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"{p}: not a readable JSON file ({e})") from None
+        people = doc.get("people") if isinstance(doc, dict) else None
+        name = (doc.get("layout") or {}).get("name") if isinstance(doc, dict) and isinstance(doc.get("layout"), dict) else None
+        if not isinstance(people, list) or not people or name is None or \
+                any(not isinstance(q, dict) or "joints_world" not in q for q in people):
+            raise InputError(f"{p}: not an energy3d lift result: no people with joints_world and layout; {hint}")
+        try:
+            world = np.asarray([q["joints_world"] for q in people], dtype=np.float32)
+        except (TypeError, ValueError):
+            raise InputError(f"{p}: joints_world: expected a list of (J, 3) numbers per person") from None
+        layout, names = str(name), [str(q.get("name", f"#{i}")) for i, q in enumerate(people)]
+        media = doc.get("media") if isinstance(doc.get("media"), dict) else {}
+        fps = float(media.get("fps") or 0.0) if media.get("kind") not in (None, "image") else 0.0
+    else:
+        raise InputError(f"{p}: expected a lift result, poses.npz (or poses.json)")
+    if world.ndim != 3 or world.shape[-1] != 3 or world.shape[0] < 1:
+        raise InputError(f"{p}: joints_world: expected shape (N >= 1, J, 3), got {tuple(world.shape)}")
+    if len(names) != world.shape[0]:
+        names = [f"#{i}" for i in range(world.shape[0])]
+    return {"joints_world": world.astype(np.float32), "layout": layout, "names": names,
+            "fps": fps if np.isfinite(fps) and fps > 0 else 0.0}
+
+
+def export_bvh(src: str | Path, dst: str | Path, *, fps: float | None = None, person: int | None = None):
+    """BVH from an existing lift result: what ``energy3d lift ... --bvh`` writes, after the fact.
+
+    The gravity-aligned joints (``joints_world``) the lift stored go through
+    :func:`energy3d.data.bvh_export.write_bvh` (one skeleton, median bone lengths, centimetres,
+    +Y up), so ``energy3d export DIR/poses.npz --out F.bvh`` writes the same file as
+    ``energy3d lift ... --bvh F.bvh`` did. A video or frame folder (the result stores its frame
+    rate) gives one person's motion at that rate; a photo or keypoint file holds people, each one
+    frame: ``person`` picks one (default 0), written at ``fps`` or :data:`LIFT_RESULT_FPS`.
+
+    Args:
+        src: ``poses.npz`` (or ``poses.json``, whose joints are rounded to 0.01 mm) of ``energy3d lift``.
+        dst: the ``.bvh`` file to write.
+        fps: frame rate to write instead of the stored one.
+        person: which person of a photo / keypoint file (index into ``people``).
+
+    Returns:
+        ``(export, notes)``: the :class:`~energy3d.data.bvh_export.BVHExport` written, and notes for
+        the user (which person was taken of several).
+
+    Raises:
+        InputError: the source is not a lift result, ``person`` out of range or given for a
+            sequence, ``fps`` not > 0, or a destination that cannot be written.
+    """
+    from energy3d.data.bvh_export import write_bvh
+
+    dst = Path(dst)
+    if dst.suffix.lower() != ".bvh":
+        raise InputError(f"{dst}: expected a .bvh file name")
+    res = read_lift_result(src)
+    world, names, notes = res["joints_world"], res["names"], []
+    if fps is not None and not (np.isfinite(fps) and fps > 0):
+        raise InputError(f"--fps must be a positive number of frames per second, got {fps}")
+    if res["fps"] > 0:  # a sequence: the entries are frames of one person
+        if person not in (None, 0):
+            raise InputError(f"{src}: holds one person's motion ({len(world)} frames of a video); --person "
+                             f"{person} does not apply")
+        joints, rate = world, fps or res["fps"]
+    else:
+        n = len(world)
+        i = 0 if person is None else int(person)
+        if not 0 <= i < n:
+            raise InputError(f"--person {i}: {src} holds {n} {'person' if n == 1 else 'people'} "
+                             f"(0{'' if n == 1 else f' to {n - 1}'})")
+        if n > 1:
+            notes.append(f"note: {src} holds {n} people; wrote person {i} ({names[i]}) as one frame; choose another "
+                         f"with --person 0..{n - 1}")
+        joints, rate = world[i:i + 1], fps or LIFT_RESULT_FPS
+    return write_bvh(dst, joints, res["layout"], float(rate)), notes

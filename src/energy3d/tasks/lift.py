@@ -653,8 +653,13 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
 
 def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, focal=None, max_plot: int = 4,
               image=None, extra: dict | None = None, warnings: list | None = None,
-              sequence: dict | None = None, bvh: Path | None = None) -> LiftResult:
-    """Lift a :class:`~energy3d.data.keypoints.KeypointSet` and write the outputs (see :func:`lift_file`)."""
+              sequence: dict | None = None, bvh: Path | None = None, outside=None) -> LiftResult:
+    """Lift a :class:`~energy3d.data.keypoints.KeypointSet` and write the outputs (see :func:`lift_file`).
+
+    ``outside`` (``(N, J)`` bool in ``kp``'s layout, from a detector) marks keypoints placed outside
+    the image: each person then gets ``unseen_2d`` in ``poses.json`` (the keypoints not used,
+    outside the image or not visible) and one warning names them and the joints imputed
+    (:func:`_unseen_warning`)."""
     from energy3d.data.keypoints import check_keypoints_in_image, impute_missing
     from energy3d.geometry.camera import default_intrinsics
     from energy3d.tasks.outputs import atomic_outputs
@@ -680,6 +685,12 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
                                           float(sequence["fps"]), out_layout=out_layout).astype(np.float32)
     world, gravity = _gravity(poses, out_layout, sequence is not None)
     reproj, diag = _reprojection_check(poses, K.numpy(), pts, kp_in, in_layout, out_layout, warnings)
+    unseen = None
+    if outside is not None:
+        unseen = _unseen_2d(kp, np.asarray(outside, bool))
+        w = _unseen_warning(kp, unseen, imputed, in_layout, source, sequence is not None)
+        if w:
+            warnings.append(w)
     t_write = time.perf_counter()
 
     with atomic_outputs(out, "lift") as tmp:
@@ -712,6 +723,7 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
                 "K": K[i].tolist(),
                 "joints_3d": np.round(poses[i], 5).tolist(),
                 "imputed_joints": [in_layout.joints[j] for j in np.flatnonzero(imputed[i])],
+                **({} if unseen is None else {"unseen_2d": unseen[i]}),
                 "reprojection_px": _finite_or_none(reproj[i], 2),
                 "size_px": _finite_or_none(diag[i], 1),
                 "joints_world": np.round(world[i], 5).tolist(),
@@ -724,7 +736,7 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
         np.savez(tmp / "poses.npz", joints_3d=poses.astype(np.float32), joints_world=world.astype(np.float32),
                  points_2d=pts.astype(np.float32), imputed=imputed, reprojection_px=reproj.astype(np.float32),
                  K=K.numpy(), names=np.array(kp.names), layout=np.array(out_layout.name),
-                 fps=np.float32(sequence["fps"] if sequence is not None else 0.0))
+                 fps=np.float64(sequence["fps"] if sequence is not None else 0.0))
         n = min(len(kp), max_plot)
         if n == 1:
             plot_lift(tmp / "lift.png", pts[0], poses[0], out_layout, image_size=tuple(sizes[0]), title=kp.names[0],
@@ -742,7 +754,8 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
     if bvh is not None:
         from energy3d.data.bvh_export import write_bvh
 
-        write_bvh(bvh, world, out_layout, float(sequence["fps"]) if sequence is not None else 30.0)
+        # from the joints poses.npz stores (float32), so `energy3d export poses.npz` writes the same file
+        write_bvh(bvh, world.astype(np.float32), out_layout, float(sequence["fps"]) if sequence is not None else 30.0)
         files.append(str(bvh))
     seconds = {"lift": round(t_write - t_lift, 3), "write": round(time.perf_counter() - t_write, 3)}
     return LiftResult(out=out, files=files, people=len(kp), warnings=warnings, seconds=seconds)
@@ -769,7 +782,8 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
         ``(keypoints, info)``: a ``coco17`` :class:`~energy3d.data.keypoints.KeypointSet` with one
         entry per frame where a person was found (named after the frame), and ``info`` with
         ``kind``, ``fps``, ``frames`` (all frame names), ``found`` (bool per frame), ``image_size``,
-        ``first_image`` (the first frame's RGB, for figures), ``thumbnails`` (JPEG bytes of every
+        ``first_image`` (the first frame's RGB, for figures), ``outside`` (``(F, 17)`` bool per frame
+        with a person: coco17 keypoints the detector places outside the image), ``thumbnails`` (JPEG bytes of every
         k-th frame, longest side :data:`THUMBNAIL_PX`, None for the others; at most
         :data:`MAX_THUMBNAILS`) with ``thumbnail_scale``, and ``seconds`` (decode, detection).
 
@@ -789,7 +803,7 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
 
     from PIL import Image
 
-    names, pts, conf, found, thumbs = [], [], [], [], []
+    names, pts, conf, found, thumbs, outside = [], [], [], [], [], []
     size, first, t_decode, t_detect, scale = None, None, 0.0, 0.0, 1.0
     step = max(1, -(-(frames.count or 0) // MAX_THUMBNAILS))
     try:
@@ -809,7 +823,7 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
                 elif (rgb.shape[1], rgb.shape[0]) != size:
                     raise InputError(f"{source}: frame {name} is {rgb.shape[1]} x {rgb.shape[0]} pixels, the first "
                                      f"frame {size[0]} x {size[1]}; all frames must have one size")
-                r = det(rgb)
+                r = det.detect(rgb) if hasattr(det, "detect") else det(rgb)
                 t_decode += t1 - t0
                 t_detect += time.perf_counter() - t1
                 keep = thumbnails and frames.kind != "image" and len(names) % step == 0 and \
@@ -827,6 +841,7 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
                 if r is not None:
                     pts.append(r[0])
                     conf.append(r[1])
+                    outside.append(r[2] if len(r) > 2 else np.zeros(len(r[1]), bool))
                 advance(1)
     finally:
         if own:
@@ -838,9 +853,55 @@ def detect_media(source: str | Path, *, fps: float | None = None, progress: bool
     kp_names = [n for n, f in zip(names, found) if f]
     kp = KeypointSet(np.stack(pts), np.stack(conf), "coco17", kp_names, image_size=size, source=str(source))
     info = {"kind": frames.kind, "fps": frames.fps, "frames": names, "found": found, "image_size": size,
-            "first_image": first, "thumbnails": thumbs, "thumbnail_scale": scale,
+            "first_image": first, "thumbnails": thumbs, "thumbnail_scale": scale, "outside": np.stack(outside),
             "seconds": {"decode": round(t_decode, 3), "detect": round(t_detect, 3)}}
     return kp, info
+
+
+def _unseen_2d(kp, outside: np.ndarray) -> list[dict]:
+    """Per person, the detector's keypoints not used (confidence 0): out of the frame, or hidden / unsure."""
+    out = []
+    for c, o in zip(kp.confidence, outside):
+        miss = c <= 0
+        out.append({"outside_image": [kp.layout.joints[j] for j in np.flatnonzero(miss & o)],
+                    "low_visibility": [kp.layout.joints[j] for j in np.flatnonzero(miss & ~o)]})
+    return out
+
+
+def _unseen_warning(kp, unseen: list[dict], imputed: np.ndarray, in_layout, source, sequence: bool) -> str | None:
+    """One line about keypoints the detector did not see (out of the frame or hidden) and the joints imputed.
+
+    MediaPipe estimates every landmark, also out of the frame, but it rarely places a cut-off limb
+    outside the image: in crops of a standing person it squashes the legs into the frame with low
+    visibility. So the line names every unseen keypoint, "outside the image" where the detector
+    says so and "not visible" otherwise (hidden, or cut off by the frame).
+    """
+    miss = [i for i, u in enumerate(unseen) if u["outside_image"] or u["low_visibility"]]
+    if not miss:
+        return None
+
+    def what(u):
+        return "; ".join(x for x in (
+            f"{', '.join(u['outside_image'])} outside the image" if u["outside_image"] else "",
+            f"{', '.join(u['low_visibility'])} not visible (hidden or cut off by the frame)" if u["low_visibility"]
+            else "") if x)
+
+    if not sequence:
+        parts = []
+        for i in miss:
+            imp = [in_layout.joints[j] for j in np.flatnonzero(imputed[i])]
+            parts.append(f"{kp.names[i]} is partly unseen: {what(unseen[i])}"
+                         + (f"; the lifter's {', '.join(imp)} were imputed from the nearest detected joint, so "
+                            "those limbs are a guess" if imp else ""))
+        return "; ".join(parts) + " (poses.json: unseen_2d, imputed_joints)"
+    counts: dict[str, int] = {}
+    for i in miss:
+        for name in unseen[i]["outside_image"] + unseen[i]["low_visibility"]:
+            counts[name] = counts.get(name, 0) + 1
+    listed = ", ".join(f"{n} ({c})" for n, c in sorted(counts.items(), key=lambda t: (-t[1], t[0])))
+    return (f"the person is partly unseen (out of the frame or hidden) in {len(miss)} of {len(unseen)} frames with a "
+            f"person; unseen keypoints (frames): {listed}; they were filled in time where neighbouring frames saw "
+            "them, else imputed from the nearest detected joint (per frame in poses.json: unseen_2d, imputed_joints)")
 
 
 WORLD_FRAME = ("joints_world: a gravity-aligned frame, metres: +Y up, the person facing +Z at the first frame "
@@ -896,6 +957,9 @@ def lift_media(source: str | Path, out: str | Path, *, focal: float | None = Non
     The detector (MediaPipe Pose, ``pip install 'energy3d[detect]'``) finds one person per frame;
     frames without a person are listed in ``poses.json`` (``frames_without_person``) and skipped,
     and a photo of several people gives the person the detector scores highest, with a warning.
+    Keypoints the detector did not see (a person partly out of the frame, or hidden limbs) are
+    listed per person (``unseen_2d``: outside the image / not visible) beside the lifter joints
+    imputed for them (``imputed_joints``), with one warning line.
     ``poses.json`` also records the frame names and rate and the detector. For a single photo the
     PNG shows the photo under the detected 2D keypoints. ``lift_sequence`` (the CLI passes
     :func:`energy3d.tasks.sequence.lift_sequence`) lifts a video's frames as one sequence; without it
@@ -917,6 +981,6 @@ def lift_media(source: str | Path, out: str | Path, *, focal: float | None = Non
     res = _lift_set(kp, out, source=source, model=model, meta=meta, ckpt=ckpt, focal=focal,
                     max_plot=max_plot if seq is None else 1,
                     image=info["first_image"] if info["kind"] == "image" else None, extra=extra, warnings=warnings,
-                    sequence=seq, bvh=bvh)
+                    sequence=seq, bvh=bvh, outside=info.get("outside"))
     res.seconds = {**info["seconds"], **res.seconds}
     return res
