@@ -1,9 +1,10 @@
 """``energy3d <verb>``: the command line. Thin: it parses arguments, calls one task, prints.
 
 Verbs: ``fit`` (train from a config), ``evaluate`` (metrics of a checkpoint on motion or shape
-data), ``lift`` (2D keypoints -> 3D), ``reconstruct`` (image -> voxels and mesh), ``info`` (describe
-and verify a checkpoint), ``export`` (float16 checkpoint copies, TorchScript lifters, BVH from a
-lift result's ``poses.npz``). The work is done by :mod:`energy3d.tasks`.
+data), ``lift`` (2D keypoints -> 3D), ``pose`` (photo or keypoints -> 3D by structured inference),
+``reconstruct`` (image -> voxels and mesh), ``info`` (describe and verify a checkpoint), ``export``
+(float16 checkpoint copies, TorchScript lifters, BVH from a lift result's ``poses.npz``). The work is
+done by :mod:`energy3d.tasks`.
 
 Errors a user can cause end in one line on stderr and exit status 2.
 """
@@ -47,10 +48,29 @@ def cmd_evaluate(args) -> int:
         check_output_file(args.json, suffixes=(".json",))
     kind = str(read_checkpoint_meta(args.checkpoint).get("model_type", ""))
     progress = not args.quiet
+    lift_flags = (("--motion", args.motion), ("--two-d", args.two_d), ("--two-d-file", args.two_d_file),
+                  ("--cameras", args.cameras), ("--units", args.units), ("--joint-map", args.joint_map),
+                  ("--asf", args.asf), ("--keypoints", args.keypoints))
+    if kind == "structured_pose":
+        wrong = [f for f, v in lift_flags + (("--resolution", args.resolution),) if v is not None]
+        if wrong:
+            raise InputError(f"{args.checkpoint} is a structured-pose model: {', '.join(wrong)} do not apply to it; it is "
+                             "scored on its rendered split (--split, --limit, --topology, --candidates)")
+        from energy3d.tasks.structured import evaluate_structured
+        from energy3d.viz.tables import print_structured_table
+
+        res = evaluate_structured(args.checkpoint, split=args.split or "test", limit=args.limit,
+                                  topologies=args.topology or None, candidates=args.candidates, progress=progress,
+                                  device=args.device)
+        print_structured_table(res)
+        if args.json:
+            write_json(args.json, res)
+            print(f"wrote {args.json}")
+        return 0
+    if args.topology or args.candidates is not None:
+        raise InputError("--topology and --candidates apply to structured-pose checkpoints only")
     if kind.startswith("voxel_"):
-        lift_only = [f for f, v in (("--motion", args.motion), ("--two-d", args.two_d), ("--two-d-file", args.two_d_file),
-                                    ("--cameras", args.cameras), ("--units", args.units), ("--joint-map", args.joint_map),
-                                    ("--asf", args.asf), ("--keypoints", args.keypoints)) if v is not None]
+        lift_only = [f for f, v in lift_flags if v is not None]
         if lift_only:
             raise InputError(f"{args.checkpoint} is a voxel model ({kind}): {', '.join(lift_only)} apply to lifting "
                              "checkpoints only; voxel models are scored on the shape dataset (--split, --resolution, --limit)")
@@ -111,6 +131,21 @@ def cmd_lift(args) -> int:
     for w in res.warnings:
         _warn("lift", w)
     print(f"lifted {res.people} {what} from {args.input} -> {res.out}/ ({', '.join(res.files)})")
+    return 0
+
+
+def cmd_pose(args) -> int:
+    from energy3d.tasks.structured import pose_file
+
+    res = pose_file(args.input, args.out, topology=args.topology, candidates=args.candidates, checkpoint=args.checkpoint,
+                    mode=args.mode, layout=args.layout, image_size=args.image_size, device=args.device)
+    for w in res.warnings:
+        _warn("pose", w)
+    what = "person" if res.people == 1 else "people"
+    cert = sum(p["certified"] for p in res.info)
+    print(f"posed {res.people} {what} from {args.input} with the {args.topology} graph ({cert} of {res.people} "
+          f"certified optimal; CNN {res.seconds['cnn']:.2f} s, structured {res.seconds['structured']:.2f} s) -> "
+          f"{res.out}/ ({', '.join(res.files)})")
     return 0
 
 
@@ -188,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     _device_flag(f, "train on (under torchrun, cuda means cuda:LOCAL_RANK on each rank)")
     f.set_defaults(func=cmd_fit)
 
-    e = sub.add_parser("evaluate", help="metrics of a checkpoint: MPJPE / P1a / PA-MPJPE (lifters), IoU (voxel models)")
+    e = sub.add_parser("evaluate", help="metrics of a checkpoint: MPJPE / P1a / PA-MPJPE (lifters), IoU (voxel models), "
+                       "PA-MPJPE per graph topology (structured-pose models)")
     e.add_argument("checkpoint", help="NAME.json (with NAME.safetensors beside it)")
     e.add_argument("--motion", default=None, help="lifters: 'bandai' (test split, the default), 'bandai-val', "
                    "'hdm05', 'cmu', a Bandai/Human3.6M npz, a BVH or AMC file, or a folder of them")
@@ -213,8 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --two-d-file: per-subject camera JSON (f, c, optional R, t); without R and t only "
                         "PA-MPJPE is reported (see energy3d.data.h36m)")
     e.add_argument("--resolution", type=int, nargs="*", default=None, help="voxel models: evaluation resolutions (default: the model's)")
-    e.add_argument("--split", default=None, choices=["train", "val", "test"], help="voxel models: shape dataset split (default test)")
-    e.add_argument("--limit", type=int, default=None, help="voxel models: at most this many images")
+    e.add_argument("--split", default=None, choices=["train", "val", "test"],
+                   help="voxel models: shape dataset split; structured-pose models: rendered split (default test)")
+    e.add_argument("--limit", type=int, default=None, help="voxel and structured-pose models: at most this many images")
+    e.add_argument("--topology", nargs="*", default=None, metavar="NAME",
+                   help="structured-pose models: graphs to score (default all: unary, center_star, stick_figure, "
+                        "extended_stick_figure, two_hop)")
+    e.add_argument("--candidates", type=int, default=None, metavar="N",
+                   help="structured-pose models: top-N voxels per joint (default: as trained)")
     _device_flag(e, "run the model on; metrics are computed on the CPU")
     e.set_defaults(func=cmd_evaluate)
 
@@ -234,6 +276,22 @@ def build_parser() -> argparse.ArgumentParser:
     l.add_argument("--max-plot", type=int, default=4, help="people drawn in the PNG")
     _device_flag(l, "run the model on")
     l.set_defaults(func=cmd_lift)
+
+    q = sub.add_parser("pose", help="photo or 2D keypoints -> 3D by structured inference (Kinauer et al.)")
+    q.add_argument("input", help="a photo (JPEG/PNG; 2D by the MediaPipe detector, energy3d[detect]) or 2D keypoints "
+                   "(COCO / OpenPose JSON, npz)")
+    q.add_argument("--out", required=True, help="output folder")
+    q.add_argument("--topology", default="two_hop", help="unary, center_star, stick_figure, extended_stick_figure or "
+                   "two_hop (default, the paper's best)")
+    q.add_argument("--candidates", type=int, default=None, metavar="N", help="top-N voxels per joint (default: as trained)")
+    q.add_argument("--mode", default=None, choices=["heatmaps", "rgb"],
+                   help="the bundled model to use: 'heatmaps' (default; 2D keypoints as Gaussian maps, for real photos) "
+                        "or 'rgb' (pixels, trained on rendered people)")
+    q.add_argument("--checkpoint", default=None, help="structured-pose checkpoint (default: the bundled model of --mode)")
+    q.add_argument("--layout", default=None, help="joint layout of a keypoint file (coco17, openpose25, ...)")
+    q.add_argument("--image-size", nargs=2, type=float, metavar=("W", "H"), help="image size in pixels (if the file has none)")
+    _device_flag(q, "run the network on")
+    q.set_defaults(func=cmd_pose)
 
     r = sub.add_parser("reconstruct", help="single image -> voxel occupancy, mesh and PNG (IGE-Net §6)")
     r.add_argument("image", help="RGB image (PNG/JPEG) of one object, like the training renders")

@@ -1,7 +1,7 @@
 """``energy3d fit``: train any experiment config, resumably, into a run folder.
 
 The experiment's ``"kind"`` picks its application (:data:`KINDS`): ``"lift"`` (the default when the
-file names none) is :mod:`energy3d.tasks.lift`, ``"voxel"`` is :mod:`energy3d.tasks.voxel`. The run
+file names none) is :mod:`energy3d.tasks.lift`, ``"voxel"`` is :mod:`energy3d.tasks.voxel`, ``"pose"`` is :mod:`energy3d.tasks.structured`. The run
 folder holds ``experiment.json`` (the config as run, overrides included), the training state
 (resumed automatically) and the ``best`` / ``last`` checkpoints.
 """
@@ -15,6 +15,7 @@ from energy3d.config import experiment_kind, parse_overrides, to_dict
 from energy3d.errors import InputError
 from energy3d.tasks.lift import LiftingTask, load_lift_experiment
 from energy3d.tasks.outputs import check_output_dir, write_json
+from energy3d.tasks.structured import StructuredPoseTask, load_pose_experiment
 from energy3d.tasks.voxel import VoxelTask, load_voxel_experiment
 from energy3d.train.device import resolve_device
 from energy3d.train.loop import fit
@@ -24,6 +25,7 @@ __all__ = ["KINDS", "FitResult", "load_any_experiment", "fit_experiment"]
 KINDS = {
     "lift": (load_lift_experiment, lambda exp, progress: LiftingTask(exp)),
     "voxel": (load_voxel_experiment, lambda exp, progress: VoxelTask(exp, progress=progress)),
+    "pose": (load_pose_experiment, lambda exp, progress: StructuredPoseTask(exp, progress=progress)),
 }
 """Experiment kind -> (loader ``(path, overrides) -> experiment``, task factory ``(experiment, progress) -> Task``)."""
 

@@ -14,6 +14,8 @@ SCORE_MEANING = {
     "ige_lifter": "validation P1a in mm (mean joint distance after the optimal scale, camera frame; lower is better)",
     "voxel_baseline": "1 - validation mean IoU at threshold 0.5 over categories (lower is better)",
     "voxel_ige": "1 - validation mean IoU at threshold 0.5 over categories (lower is better)",
+    "structured_pose": "validation PA-MPJPE in mm of the config's validation topology (mean joint distance after "
+                       "Procrustes alignment; lower is better)",
 }
 """What the ``score`` of each model type's training metrics means."""
 
@@ -52,6 +54,10 @@ def describe_checkpoint(path: str | Path) -> dict:
         from energy3d.tasks.voxel import load_voxel_model
 
         load_voxel_model(path)
+    elif kind == "structured_pose":
+        from energy3d.tasks.structured import load_pose_model
+
+        load_pose_model(path)
     out = {
         "checkpoint": str(js),
         "model_type": kind,
@@ -78,6 +84,9 @@ def describe_checkpoint(path: str | Path) -> dict:
 
         out["training_motion"] = meta.get("training_motion") or training_motion(
             from_dict(LiftDataConfig, (meta.get("config") or {}).get("data", {}), where=f"{js} config.data"))
+    if kind == "structured_pose":
+        out["input"] = meta.get("input")
+        out["training_motion"] = meta.get("training_motion")
     out["metrics"] = meta.get("metrics")
     out["score_means"] = SCORE_MEANING.get(kind, "see the model type's documentation")
     out["license"] = meta.get("license")

@@ -43,5 +43,25 @@ def print_voxel_table(results: dict, title: str | None = None) -> None:
     Console().print(t)
 
 
+def print_structured_table(res: dict) -> None:
+    """PA-MPJPE (mm) per action (rows) and topology (columns), Kinauer et al. Table 1 style, with the
+    certified fraction, ADMM iterations and milliseconds per image of the structured inference."""
+    topos = list(res["topologies"])
+    t = Table(title=f"structured pose ({res['input']} input, {res['stage']} stage) on the rendered {res['split']} split: "
+                    f"PA-MPJPE, mm ({res['images']} images, {res['candidates']} candidates per joint)")
+    t.add_column("action")
+    for name in topos:
+        t.add_column(name.replace("_", " "), justify="right")
+    actions = list(next(iter(res["topologies"].values()))["per_action"])
+    for a in actions:
+        t.add_row(a, *[_fmt(res["topologies"][n]["per_action"][a]) for n in topos])
+    t.add_row("average (of actions)", *[_fmt(res["topologies"][n]["pa_mpjpe_mm"]) for n in topos], style="bold")
+    t.add_row("certified optimal", *[f"{100 * res['topologies'][n]['certified_fraction']:.0f} %" for n in topos])
+    t.add_row("ADMM iterations", *[f"{res['topologies'][n]['admm_iterations_mean']:.1f}" for n in topos])
+    t.add_row("structured ms/image", *[f"{res['topologies'][n]['ms_structured_per_image']:.1f}" for n in topos])
+    Console().print(t)
+    print(f"CNN: {res['ms_cnn_per_image']:.1f} ms per image")
+
+
 def print_json(doc) -> None:
     print(json.dumps(doc, indent=2))
