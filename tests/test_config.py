@@ -39,7 +39,7 @@ def test_every_bundled_config_loads(path):
     kind, exp = load_any_experiment(path)
     # a config's name (its run folder runs/NAME) is its file name, with the folder as a suffix in subfolders
     sub = path.parent.relative_to(REPO / "configs").parts[1:]
-    assert kind in ("lift", "voxel") and exp.name == "-".join((path.stem, *sub))
+    assert kind in ("lift", "voxel", "pose") and exp.name == "-".join((path.stem, *sub))
 
 
 def test_config_names_are_unique():

@@ -17,7 +17,7 @@ from energy3d.tasks.structured import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = REPO / "configs" / "pose" / "tiny-dsn.json"
+TINY = REPO / "configs" / "pose" / "pose-tiny-dsn.json"
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
