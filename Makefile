@@ -17,6 +17,8 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/energy3d lift examples/nasa_AS11-40-5903_aldrin.jpg --out out/photo/
 	$(BIN)/energy3d lift examples/keypoints_coco.json --out out/keypoints/
+	$(BIN)/energy3d pose examples/nasa_AS11-40-5903_aldrin.jpg --out out/pose/
+	$(BIN)/energy3d pose examples/rendered_person_wave.png --mode rgb --out out/pose_rgb/
 	$(BIN)/energy3d reconstruct examples/chair.png --resolution 64 --out out/chair/
 
 # The viewer's browser test (tests/viz/test_viewer_browser.py) needs Chromium. Tried once per .venv (a stamp):
