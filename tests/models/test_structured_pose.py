@@ -93,3 +93,12 @@ def test_bad_input_shape():
         net(torch.rand(1, 3, 64, 64))
     with pytest.raises(InputError, match="PoseNetConfig"):
         StructuredPoseNet({"input": "rgb"})
+
+
+def test_set_c_round_trips_through_softplus_and_checks_the_shape():
+    m = StructuredPoseNet(PoseNetConfig(input="heatmaps", width=8, blocks=(1, 1, 1, 1)))
+    want = torch.logspace(-5, 2, m.c_raw.numel()).reshape(m.c_raw.shape)
+    m.set_c(want)
+    assert torch.allclose(m.c.detach(), want, rtol=1e-4)
+    with pytest.raises(InputError, match="expected shape"):
+        m.set_c(torch.ones(3))

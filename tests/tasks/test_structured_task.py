@@ -38,7 +38,7 @@ def test_dsn_stage_writes_a_complete_structured_model(tiny_dsn):
     model, meta = load_pose_model(tiny_dsn / "best.json")
     assert meta["model_type"] == "structured_pose"
     init_c = torch.nn.functional.softplus(torch.full((1,), -6.9))  # the untrained c (about 1e-3)
-    c = model.c.detach() if torch.is_tensor(getattr(model, "c", None)) else torch.nn.functional.softplus(model.c_raw)
+    c = model.c.detach()
     # validation calibrates c from the displacement residuals: no longer the initial value
     assert not torch.allclose(c, init_c.expand_as(c), rtol=0.05)
     assert bool((c > 0).all())

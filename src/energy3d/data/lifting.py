@@ -447,17 +447,13 @@ class LiftingBatches:
         return n // self.bs if self.drop_last else math.ceil(n / self.bs)
 
     def epoch(self, e: int, start: int = 0):
-        n = len(self.ds)
-        if self.shuffle:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 100003 + e))
-        else:
-            order = torch.arange(n)
-        per_rank = n // self.world
-        order = order[self.rank * per_rank:(self.rank + 1) * per_rank]
+        from energy3d.train.loop import batch_generator, epoch_order
+
+        order = epoch_order(len(self.ds), self.seed, e, self.rank, self.world, self.shuffle)
         plain = self.keypoints == "rig" and not self.proportions.enabled
         for b in range(start, self.num_batches()):
             idx = order[b * self.bs:(b + 1) * self.bs]
-            g = torch.Generator().manual_seed(self.seed * 7919 + e * 100003 + b * 31 + self.rank)
+            g = batch_generator(self.seed, e, b, self.rank)
             y, K = self.y[idx], self.K[idx]
             if self.proportions.enabled:
                 y = scale_bones(y, self.proportions, g)

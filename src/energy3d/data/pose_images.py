@@ -42,7 +42,6 @@ that died half-way is rebuilt). :func:`build_info` reads it back.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -939,22 +938,6 @@ def build_info(cfg: PoseImageConfig, split: str) -> dict | None:
         return None
 
 
-@contextlib.contextmanager
-def _progress_bar(enabled: bool, description: str, total: int):
-    import sys
-
-    if not enabled or not sys.stderr.isatty():
-        yield lambda n=1: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TimeRemainingColumn(), console=Console(stderr=True), transient=False) as bar:
-        tid = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(tid, n)
-
-
 def _split_labels(cfg: PoseImageConfig, split: str) -> dict:
     """Cameras, boxes and labels of a split (no images): deterministic for the config."""
     from energy3d.data.lifting import load_source
@@ -1043,7 +1026,9 @@ def load_pose_image_split(cfg: PoseImageConfig, split: str, *, images: bool = Tr
     t_plates = time.perf_counter() - t_plates
     sid = SPLITS.index(split) + 1
     t_r = time.perf_counter()
-    with _progress_bar(progress, f"rendering {split} pose images", n) as advance:
+    from energy3d.train.loop import progress_bar
+
+    with progress_bar(progress, f"rendering {split} pose images", n, unit="images") as advance:
         for i in range(n):
             rng = np.random.default_rng([cfg.seed, sid, int(labels["index"][i])])
             out[i], _ = render_sample(labels["joints_cam"][i], labels["K"][i], labels["box"][i], cfg, rng, plates)

@@ -232,6 +232,14 @@ class StructuredPoseNet(nn.Module):
         """``(E, 3)`` positive pairwise weights ``softplus(c_raw)`` (eq. 3)."""
         return F.softplus(self.c_raw)
 
+    def set_c(self, c) -> None:
+        """Set ``c = softplus(c_raw)`` to ``c`` ``(E, 3)`` (positive; clamped at 1e-6), e.g. calibrated weights."""
+        c = torch.as_tensor(c, dtype=self.c_raw.dtype, device=self.c_raw.device).clamp_min(1e-6)
+        if c.shape != self.c_raw.shape:
+            raise InputError(f"set_c: expected shape {tuple(self.c_raw.shape)}, got {tuple(c.shape)}")
+        with torch.no_grad():
+            self.c_raw.copy_(c + torch.log(-torch.expm1(-c)))  # softplus^-1, stable for small and large c
+
     def edge_ids(self, topology: str) -> torch.Tensor:
         """Indices into :attr:`edges` of a topology's edges, in the topology's edge order.
 

@@ -48,7 +48,7 @@ from energy3d.structured import TOPOLOGIES
 from energy3d.structured.learning import calibrate_pairwise, dsn_loss, infer, pairwise_read, ssvm_loss
 from energy3d.train.checkpoint import load_weights, read_checkpoint_meta
 from energy3d.train.device import module_device, resolve_device
-from energy3d.train.loop import TrainConfig, progress_bar
+from energy3d.train.loop import TrainConfig, batch_generator, epoch_order, progress_bar
 
 __all__ = ["ALL_TOPOLOGIES", "MODEL_TYPE", "StructuredConfig", "PoseExperiment", "load_pose_experiment",
            "StructuredPoseTask", "load_pose_model", "network_outputs", "evaluate_structured", "BUNDLED_POSE_MODELS"]
@@ -140,17 +140,6 @@ def load_pose_experiment(path: str | Path, overrides: dict | None = None) -> Pos
     return load_experiment(path, PoseExperiment, "pose", overrides)
 
 
-def _softplus_inverse(c: torch.Tensor) -> torch.Tensor:
-    return c + torch.log(-torch.expm1(-c))
-
-
-def set_pairwise_precision(model: StructuredPoseNet, c: torch.Tensor) -> None:
-    """Set ``model``'s ``c_ij = softplus(c_raw)`` to ``c`` (``(E, 3)``, positive)."""
-    c = torch.as_tensor(c, dtype=model.c_raw.dtype).clamp_min(1e-6)
-    with torch.no_grad():
-        model.c_raw.copy_(_softplus_inverse(c).to(model.c_raw.device))
-
-
 def model_inputs(ds: PoseImageSet, idx: np.ndarray, data: PoseImageConfig, mode: str,
                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Network inputs and volume labels of the samples ``idx``.
@@ -200,13 +189,11 @@ class StructuredPoseTask:
         return (len(self.train_set) // world) // self.exp.train.batch_size
 
     def batches(self, epoch, start, rank, world):
-        n, bs, seed = len(self.train_set), self.exp.train.batch_size, self.exp.train.seed
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch)).numpy()
-        per_rank = n // world
-        order = order[rank * per_rank:(rank + 1) * per_rank]
+        bs, seed = self.exp.train.batch_size, self.exp.train.seed
+        order = epoch_order(len(self.train_set), seed, epoch, rank, world).numpy()
         topologies = self.exp.structured.topologies
         for b in range(start, self.num_batches(rank, world)):
-            g = torch.Generator().manual_seed(seed * 7919 + epoch * 100003 + b * 31 + rank)
+            g = batch_generator(seed, epoch, b, rank)
             x, vol = model_inputs(self.train_set, order[b * bs:(b + 1) * bs], self.exp.data, self.mode, g)
             topology = topologies[int(torch.randint(len(topologies), (1,), generator=g))]
             yield x, vol, topology
@@ -232,7 +219,7 @@ class StructuredPoseTask:
         s = self.exp.structured
         metrics = {}
         if s.stage == "dsn":  # c from this epoch's displacement residuals (eq. 3 as a Gaussian log-density)
-            set_pairwise_precision(model, calibrate_pairwise(*pairwise_read(outs, model, self.val_vol)))
+            model.set_c(calibrate_pairwise(*pairwise_read(outs, model, self.val_vol)))
         res = infer(outs, model, s.val_topology, s.candidates)
         e = pa_mpjpe(torch.as_tensor(res.poses, dtype=torch.float64), self.val_gt.double()).mean().item() * 1000
         metrics.update({"score": e, f"val_pa_mpjpe_mm_{s.val_topology}": e})

@@ -30,6 +30,8 @@ from typing import Iterator, Protocol
 import torch
 from torch import nn
 
+Tensor = torch.Tensor
+
 from energy3d.train.checkpoint import load_train_state, save_checkpoint, save_train_state
 from energy3d.train.device import process_group_backend, to_device, training_device
 
@@ -86,6 +88,23 @@ class Task(Protocol):
 
     def meta(self) -> dict:
         """Checkpoint description (model_type, config, layouts, ...)."""
+
+
+def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1, shuffle: bool = True) -> Tensor:
+    """This rank's share of epoch ``epoch``'s sample order: a permutation of ``range(n)`` drawn from
+    ``(seed, epoch)`` (or ``range(n)`` unshuffled), cut into ``world`` equal disjoint shares."""
+    if shuffle:
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+    else:
+        order = torch.arange(n)
+    per_rank = n // world
+    return order[rank * per_rank:(rank + 1) * per_rank]
+
+
+def batch_generator(seed: int, epoch: int, batch: int, rank: int = 0) -> torch.Generator:
+    """The generator of every random draw of one batch (augmentation, noise), seeded by
+    ``(seed, epoch, batch, rank)``: a resumed run draws exactly what an uninterrupted one would."""
+    return torch.Generator().manual_seed(seed * 7919 + epoch * 100003 + batch * 31 + rank)
 
 
 @contextmanager
