@@ -492,7 +492,7 @@ def pose_file(source: str | Path, out: str | Path, *, topology: str = "two_hop",
     # the network's own 2D (u, v of the chosen candidates) in image pixels
     scale = boxes[:, 2:3] / exp.model.crop
     pts_net = (vol[..., :2] * scale[:, None] + boxes[:, None, :2]).astype(np.float32)
-    pts_draw = pts_in if pts_in is not None else pts_net
+    pts_draw = pts_in if mode == "heatmaps" else pts_net  # RGB: what the network saw is pixels; draw its own 2D
     with atomic_outputs(out, "pose") as tmp:
         doc = {
             "energy3d": __import__("energy3d").__version__,
@@ -524,7 +524,7 @@ def pose_file(source: str | Path, out: str | Path, *, topology: str = "two_hop",
         if len(names) == 1:
             plot_lift(tmp / "pose.png", pts_draw[0], poses[0], h36m, image_size=tuple(size) if size else None,
                       title=f"{title}: {names[0]}", image=rgb,
-                      confidence_2d=None if conf_in is None else conf_in[0])
+                      confidence_2d=None if conf_in is None or mode != "heatmaps" else conf_in[0])
         else:
             plot_lift_grid(tmp / "pose.png", pts_draw[:4], poses[:4], h36m, names=names[:4], max_people=4,
                            image_size=tuple(size) if size else None, title=title)
