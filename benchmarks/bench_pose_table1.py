@@ -33,9 +33,9 @@ from energy3d.tasks.structured import ALL_TOPOLOGIES, evaluate_structured, load_
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_MODELS = {
-    "rgb, deep supervision": "runs/pose-rgb-dsn/best.json",
+    "rgb, deep supervision": "src/energy3d/assets/pose-rgb.json",
     "rgb, + structured SVM": "runs/pose-rgb-ssvm/best.json",
-    "heatmaps, deep supervision": "runs/pose-heatmaps-dsn/best.json",
+    "heatmaps, deep supervision": "src/energy3d/assets/pose-heatmaps.json",
     "heatmaps, + structured SVM": "runs/pose-heatmaps-ssvm/best.json",
 }
 

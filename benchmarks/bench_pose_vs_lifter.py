@@ -13,6 +13,8 @@ The lifter needs the camera intrinsics (it works in normalised camera coordinate
 model needs only the crop. Writes ``benchmarks/results/pose_vs_lifter.json``.
 
 Usage: python benchmarks/bench_pose_vs_lifter.py [--limit 500] [--rgb CKPT] [--heatmaps CKPT]
+
+The defaults are the bundled checkpoints (``src/energy3d/assets/pose-*.json``).
 """
 
 from __future__ import annotations
@@ -61,8 +63,8 @@ def network_2d(outs, box, crop: int) -> np.ndarray:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=500)
-    ap.add_argument("--rgb", default="runs/pose-rgb-dsn/best.json")
-    ap.add_argument("--heatmaps", default="runs/pose-heatmaps-dsn/best.json")
+    ap.add_argument("--rgb", default="src/energy3d/assets/pose-rgb.json")
+    ap.add_argument("--heatmaps", default="src/energy3d/assets/pose-heatmaps.json")
     ap.add_argument("--topology", default="two_hop")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "pose_vs_lifter.json"))
     args = ap.parse_args(argv)

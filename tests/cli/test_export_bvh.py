@@ -15,6 +15,7 @@ import pytest
 from energy3d.data.bvh import read_bvh
 from energy3d.data.bvh_export import bvh_joint_names
 from energy3d.skeleton import get_layout
+from export_helpers import animated_world
 from helpers import TEMPLATE, run_cli, write_video
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,6 +106,30 @@ def test_a_stored_sequence_round_trips_at_its_frame_rate(tmp_path, capsys):
     assert rc == 2 and "one person's motion (12 frames" in err and not (tmp_path / "x.bvh").exists()
 
 
+def test_glb_from_a_stored_sequence_and_from_lift(tmp_path, capsys):
+    """``--out F.glb``: the same skeleton and rotations as glTF; its animated nodes reproduce the joints."""
+    pygltflib = pytest.importorskip("pygltflib", reason="glTF reader pygltflib not installed (pip install -e '.[dev]')")
+    T = 8
+    t = np.arange(T)[:, None, None]
+    world = (TEMPLATE[None] + 0.03 * np.sin(0.7 * t + np.arange(17)[None, :, None])).astype(np.float32)
+    np.savez(tmp_path / "poses.npz", joints_world=world, layout=np.array("h36m17"),
+             names=np.array([f"frame_{i:06d}" for i in range(T)]), fps=np.float64(20.0))
+    rc, out, err = run_cli(["export", tmp_path / "poses.npz", "--out", tmp_path / "m.glb"], capsys)
+    assert rc == 0 and err == "", err
+    assert out.startswith("wrote glTF binary") and "8 frames at 20 fps" in out
+    gltf = pygltflib.GLTF2().load(str(tmp_path / "m.glb"))
+    times, w = animated_world(gltf, gltf.binary_blob())
+    names = [n.name for n in gltf.nodes]
+    idx = [names.index(bvh_joint_names("h36m17")[j]) for j in get_layout("h36m17").joints]
+    np.testing.assert_allclose(times, np.arange(T) / 20, atol=1e-6)
+    assert np.abs(w[:, idx][..., :3, 3] - median_bones(world)).max() < 2e-5
+    # lift --bvh F.glb writes the file export writes from the stored joints
+    lift_with_bvh(capsys, KEYPOINTS, tmp_path / "o", tmp_path / "lift.glb")
+    rc, out, err = run_cli(["export", tmp_path / "o" / "poses.npz", "--out", tmp_path / "exp.glb"], capsys)
+    assert rc == 0, err
+    assert (tmp_path / "exp.glb").read_bytes() == (tmp_path / "lift.glb").read_bytes()
+
+
 @pytest.mark.skipif(importlib.util.find_spec("mediapipe") is None or importlib.util.find_spec("av") is None,
                     reason="MediaPipe / PyAV not installed (pip install 'energy3d[detect]')")
 def test_export_equals_lift_bvh_for_a_video(tmp_path, capsys):
@@ -150,7 +175,7 @@ def test_bad_sources_and_destinations(tmp_path, capsys):
           "m.bvh: cannot write there (a part of the path is a file, not a folder)", folder=tmp_path)
     fails(capsys, ["export", tmp_path / "poses.npz", "--out", "/proc/energy3d-test.bvh"], "cannot write there",
           folder=tmp_path)
-    fails(capsys, ["export", tmp_path / "poses.npz", "--out", tmp_path / "m.txt"], "expected a .bvh file name",
+    fails(capsys, ["export", tmp_path / "poses.npz", "--out", tmp_path / "m.txt"], "expected a .bvh or .glb file name",
           folder=tmp_path)
     fails(capsys, ["export", tmp_path / "poses.npz", "--out", tmp_path / "m.bvh", "--person", "2"],
           "--person 2", "holds 2 people (0 to 1)", folder=tmp_path)

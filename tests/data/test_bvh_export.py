@@ -12,36 +12,11 @@ from energy3d.data.bvh import load_bvh, read_bvh
 from energy3d.data.bvh_export import TPOSE_M, bvh_joint_names, format_bvh, joints_to_bvh, write_bvh
 from energy3d.errors import InputError
 from energy3d.skeleton.layouts import H36M17, LAYOUTS, Skeleton, get_layout
+from export_helpers import rescaled, synthetic
 
 # Tolerances (metres). Written to 6 decimals: 1e-8 m in centimetres, 1e-6 degrees per angle.
 EXACT_M = 1e-6        # project reader (float64): measured ~3e-8 m (0.00003 mm)
 BVHIO_M = 1e-5        # bvhio computes in float32: measured ~5e-7 m (0.0005 mm)
-
-
-def rescaled(joints, layout, lengths):
-    """What the file should reproduce: the input's root positions and bone directions, each bone at
-    its median length (``lengths``). ``(T, J, 3)``."""
-    sk = get_layout(layout)
-    x = np.asarray(joints, dtype=np.float64)
-    out = np.zeros_like(x)
-    done = set()
-
-    def place(j):
-        if j in done:
-            return
-        p = sk.parents[j]
-        if p < 0:
-            out[:, j] = x[:, j]
-        else:
-            place(p)
-            d = x[:, j] - x[:, p]
-            n = np.linalg.norm(d, axis=-1, keepdims=True)
-            out[:, j] = out[:, p] + lengths[j] * d / np.maximum(n, 1e-300)
-        done.add(j)
-
-    for j in range(sk.num_joints):
-        place(j)
-    return out
 
 
 def read_layout_joints(path, export, layout, units="cm"):
@@ -81,27 +56,6 @@ def check_bvhio(bvhio, path, out, want, fps):
     assert container.FrameCount == len(want)
     assert container.FrameTime == pytest.approx(1 / fps, rel=1e-6)
     return err
-
-
-def synthetic(T=120, seed=0, vary=0.1, noise=0.005, spin_turns=2.0, wobble=0.6):
-    """An h36m17 sequence: a walking, spinning body with smooth random bone directions, bone
-    lengths varying by +-``vary``, directions wobbling by up to ``wobble`` radians about the T-pose,
-    and ``noise`` metres of position noise. ``(T, 17, 3)`` metres, Y up."""
-    rng = np.random.default_rng(seed)
-    sk = H36M17
-    rest = np.array([TPOSE_M[c] for c in sk.canonical])
-    par = np.array(sk.parents)
-    t = np.linspace(0, 1, T)
-    yaw = Rotation.from_rotvec(np.outer(2 * np.pi * spin_turns * t, [0, 1, 0]))
-    x = np.zeros((T, 17, 3))
-    x[:, 0] = np.stack([np.sin(3 * t), 0.9 + 0.05 * np.sin(20 * t), 2 * t], axis=1)
-    for j in range(1, 17):  # parents precede children in h36m17
-        base = rest[j] - rest[par[j]]
-        length = np.linalg.norm(base) * (1 + vary * np.sin(7 * t + j) * rng.uniform(0.5, 1))
-        turn = Rotation.from_rotvec(wobble * np.sin(np.outer(t, rng.uniform(2, 9, 3)) + rng.uniform(0, 6, 3)))
-        d = (yaw * turn).apply(base / np.linalg.norm(base))
-        x[:, j] = x[:, par[j]] + length[:, None] * d
-    return x + rng.normal(scale=noise, size=x.shape)
 
 
 # ----------------------------------------------------------------------------------------------

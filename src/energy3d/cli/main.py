@@ -180,7 +180,8 @@ def cmd_export(args) -> int:
         for n in notes:
             _warn("export", n)
         size = Path(args.out).stat().st_size
-        print(f"wrote BVH: {args.out} ({out.num_frames} frame{'s' if out.num_frames != 1 else ''} at "
+        kind = "glTF binary" if Path(args.out).suffix.lower() == ".glb" else "BVH"
+        print(f"wrote {kind}: {args.out} ({out.num_frames} frame{'s' if out.num_frames != 1 else ''} at "
               f"{1 / out.frame_time:g} fps, one skeleton of {len(out.names)} joints, {out.units}, +Y up; "
               f"{size} bytes)")
         return 0
@@ -267,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     l.add_argument("--fps", type=float, default=None, help="frame rate of a folder of frames (default 30) or to assume for a video")
     l.add_argument("--quiet", action="store_true", help="no progress bar")
     l.add_argument("--bvh", default=None, metavar="FILE.bvh", help="also write the motion as BVH (one skeleton, "
-                   "gravity-aligned frame, centimetres; a photo gives one frame)")
+                   "gravity-aligned frame, centimetres; a photo gives one frame), or as glTF if FILE ends in .glb "
+                   "(same skeleton and rotations, metres, a stick-figure mesh skinned to it)")
     l.add_argument("--layout", default=None, help="joint layout of the input (coco17, openpose25, h36m17, mpii16, ...)")
     l.add_argument("--image-size", nargs=2, type=float, metavar=("W", "H"), help="image size in pixels (if the file has none)")
     l.add_argument("--focal", type=float, default=None, help="focal length in pixels (default 1.2 x max(W, H))")
@@ -311,12 +313,12 @@ def build_parser() -> argparse.ArgumentParser:
     i.set_defaults(func=cmd_info)
 
     x = sub.add_parser("export", help="copy a checkpoint (optionally float16), export a lifter to TorchScript, or a "
-                       "lift result (poses.npz) as BVH")
+                       "lift result (poses.npz) as BVH or glTF (.glb)")
     x.add_argument("checkpoint", metavar="SOURCE", help="a checkpoint NAME.json (with NAME.safetensors beside it), or "
                    "the poses.npz (or poses.json) that energy3d lift wrote")
     x.add_argument("--out", required=True,
                    help="checkpoint: PATH or PATH.json (writes PATH.json + PATH.safetensors); torchscript: the .pt "
-                        "file; bvh: the .bvh file")
+                        "file; bvh: the .bvh file, or a .glb file for glTF 2.0 (animated skeleton + stick-figure mesh, metres)")
     x.add_argument("--format", choices=["checkpoint", "torchscript", "bvh"], default=None,
                    help="'checkpoint' (the default for a checkpoint): an energy3d checkpoint copy; 'torchscript': a "
                         "lifter that runs with torch.jit.load alone, (B, J, 2) normalised 2D -> (B, J, 3) metres as "

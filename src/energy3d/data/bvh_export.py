@@ -154,6 +154,9 @@ class BVHExport:
             0 for the root.
         joint_names: ``{layout joint name: BVH joint name}``.
         notes: what was assumed (e.g. frames with degenerate bones), one sentence each.
+        local_rotations: ``(T, B, 3, 3)`` float64 each joint's rotation relative to its parent per
+            frame (the matrices the Euler channels encode; :mod:`energy3d.data.gltf_export` writes
+            them as quaternions).
     """
 
     names: list
@@ -169,6 +172,7 @@ class BVHExport:
     bone_lengths: np.ndarray
     joint_names: dict
     notes: list = field(default_factory=list)
+    local_rotations: np.ndarray | None = None
 
     @property
     def num_frames(self) -> int:
@@ -541,6 +545,7 @@ def joints_to_bvh(joints, layout: str | Skeleton, fps: float, *, frame: str = "y
         bone_lengths=lengths,
         joint_names=bvh_joint_names(sk),
         notes=notes,
+        local_rotations=local,
     )
 
 
@@ -602,21 +607,21 @@ _REASONS = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
             errno.EEXIST: "a part of the path is a file, not a folder", errno.ENOENT: "no such file or folder"}
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it into place; if anything
-    fails, the temporary file is deleted and the folders this call made are removed again."""
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` (ASCII text or bytes) to a temporary file beside ``path`` and rename it into place;
+    if anything fails, the temporary file is deleted and the folders this call made are removed again."""
     made, tmp, done = [], None, False
     try:
         if path.is_dir():
-            raise InputError(f"{path}: is a folder; give a .bvh file name")
+            raise InputError(f"{path}: is a folder; give a {path.suffix or 'file'} name")
         for folder in path.parents:
             if folder.exists():
                 break
             made.insert(0, folder)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:100]}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="ascii", newline="\n") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode("ascii"))
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o666 & ~mask)
@@ -686,5 +691,5 @@ def write_bvh(path: str | Path, joints, layout: str | Skeleton, fps: float, *, f
     if p.suffix.lower() != ".bvh":
         raise InputError(f"{p}: expected a .bvh file name")
     export = joints_to_bvh(joints, layout, fps, frame=frame, units=units)
-    _write_atomic(p, format_bvh(export))
+    write_atomic(p, format_bvh(export))
     return export

@@ -504,7 +504,7 @@ def read_lift_result(path: str | Path) -> dict:
 
 
 def export_bvh(src: str | Path, dst: str | Path, *, fps: float | None = None, person: int | None = None):
-    """BVH from an existing lift result: what ``energy3d lift ... --bvh`` writes, after the fact.
+    """BVH or glTF from an existing lift result: what ``energy3d lift ... --bvh`` writes, after the fact.
 
     The gravity-aligned joints (``joints_world``) the lift stored go through
     :func:`energy3d.data.bvh_export.write_bvh` (one skeleton, median bone lengths, centimetres,
@@ -515,7 +515,8 @@ def export_bvh(src: str | Path, dst: str | Path, *, fps: float | None = None, pe
 
     Args:
         src: ``poses.npz`` (or ``poses.json``, whose joints are rounded to 0.01 mm) of ``energy3d lift``.
-        dst: the ``.bvh`` file to write.
+        dst: the ``.bvh`` file (centimetres) or ``.glb`` file (glTF 2.0 binary, metres; an animated
+            skeleton with a stick-figure mesh, :mod:`energy3d.data.gltf_export`) to write.
         fps: frame rate to write instead of the stored one.
         person: which person of a photo / keypoint file (index into ``people``).
 
@@ -527,11 +528,11 @@ def export_bvh(src: str | Path, dst: str | Path, *, fps: float | None = None, pe
         InputError: the source is not a lift result, ``person`` out of range or given for a
             sequence, ``fps`` not > 0, or a destination that cannot be written.
     """
-    from energy3d.data.bvh_export import write_bvh
+    from energy3d.data.gltf_export import MOTION_SUFFIXES, write_motion
 
     dst = Path(dst)
-    if dst.suffix.lower() != ".bvh":
-        raise InputError(f"{dst}: expected a .bvh file name")
+    if dst.suffix.lower() not in MOTION_SUFFIXES:
+        raise InputError(f"{dst}: expected a {' or '.join(MOTION_SUFFIXES)} file name")
     res = read_lift_result(src)
     world, names, notes = res["joints_world"], res["names"], []
     if fps is not None and not (np.isfinite(fps) and fps > 0):
@@ -551,4 +552,4 @@ def export_bvh(src: str | Path, dst: str | Path, *, fps: float | None = None, pe
             notes.append(f"note: {src} holds {n} people; wrote person {i} ({names[i]}) as one frame; choose another "
                          f"with --person 0..{n - 1}")
         joints, rate = world[i:i + 1], fps or LIFT_RESULT_FPS
-    return write_bvh(dst, joints, res["layout"], float(rate)), notes
+    return write_motion(dst, joints, res["layout"], float(rate)), notes

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from energy3d.config import from_dict, load_experiment, to_dict
+from energy3d.data.gltf_export import MOTION_SUFFIXES
 from energy3d.data.lifting import (
     LiftDataConfig, LiftingBatches, LiftingSet, NoiseConfig, build_lifting_set, input_points, load_lifting_split,
     to_normalized,
@@ -602,7 +603,7 @@ def _start_lift(out, focal, max_plot, device, bvh, checkpoint):
         raise InputError(f"--max-plot must be >= 1, got {max_plot}")
     device = resolve_device(device)
     out = check_output_dir(out, keep=False)  # made when the results are written
-    bvh = None if bvh is None else check_output_file(bvh, suffixes=(".bvh",))
+    bvh = None if bvh is None else check_output_file(bvh, suffixes=MOTION_SUFFIXES)
     ckpt = Path(checkpoint) if checkpoint else BUNDLED_LIFTER
     model, meta = load_lifter(ckpt, device)
     return out, bvh, ckpt, model, meta
@@ -752,10 +753,10 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
                                    title=f"energy3d lift: {Path(source).name}")
         files = sorted(f.name for f in tmp.iterdir())
     if bvh is not None:
-        from energy3d.data.bvh_export import write_bvh
+        from energy3d.data.gltf_export import write_motion
 
         # from the joints poses.npz stores (float32), so `energy3d export poses.npz` writes the same file
-        write_bvh(bvh, world.astype(np.float32), out_layout, float(sequence["fps"]) if sequence is not None else 30.0)
+        write_motion(bvh, world.astype(np.float32), out_layout, float(sequence["fps"]) if sequence is not None else 30.0)
         files.append(str(bvh))
     seconds = {"lift": round(t_write - t_lift, 3), "write": round(time.perf_counter() - t_write, 3)}
     return LiftResult(out=out, files=files, people=len(kp), warnings=warnings, seconds=seconds)
