@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/energy3d lift examples/nasa_AS11-40-5903_aldrin.jpg --out out/photo/
+	$(BIN)/energy3d lift examples/nasa_AS11-40-5903_aldrin.jpg --out out/photo/ --bvh out/photo.bvh
+	$(BIN)/energy3d export out/photo/poses.npz --out out/photo.glb
 	$(BIN)/energy3d lift examples/keypoints_coco.json --out out/keypoints/
 	$(BIN)/energy3d pose examples/nasa_AS11-40-5903_aldrin.jpg --out out/pose/
 	$(BIN)/energy3d pose examples/rendered_person_wave.png --mode rgb --out out/pose_rgb/
