@@ -128,3 +128,29 @@ def test_pose_on_an_unreadable_image_fails_cleanly(tiny_dsn, tmp_path, capsys):
 def test_evaluate_rejects_lifting_flags_for_a_structured_model(tiny_dsn, capsys):
     rc = main(["evaluate", str(tiny_dsn / "best.json"), "--motion", "hdm05"])
     assert rc == 2 and "structured-pose model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mode_name", ["L", "RGBA", "P"])
+def test_pose_rgb_mode_converts_grey_rgba_palette_and_resizes_with_a_note(tmp_path, capsys, mode_name):
+    """The bundled RGB model on the rendered example saved as grey / RGBA / palette at another size:
+    converted to RGB, resized to the crop with a note, and posed (a 3D skeleton of adult size)."""
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    img = Image.open(REPO / "examples" / "rendered_person_wave.png").convert("RGB").resize((150, 150))
+    src = tmp_path / f"person_{mode_name}.png"
+    img.convert(mode_name).save(src)
+    out = tmp_path / "o"
+    rc = main(["pose", str(src), "--mode", "rgb", "--out", str(out), "--topology", "stick_figure"])
+    captured = capsys.readouterr()
+    assert rc == 0, captured.err
+    doc = json.loads((out / "poses.json").read_text())
+    assert doc["model"]["input"] == "rgb" and len(doc["people"]) == 1
+    if not any("no 2D detection" in w for w in doc["warnings"]):  # a detected person is cropped from the image
+        assert 50 < doc["people"][0]["box"][2] < 300  # about the person (the image is 150 px)
+    else:
+        assert any("resized to the model's 128 x 128 crop" in w for w in doc["warnings"]), doc["warnings"]
+    joints = np.asarray(doc["people"][0]["joints_3d"])
+    h36m = get_layout("h36m17")
+    bones = sum(np.linalg.norm(joints[j] - joints[p]) for j, p in enumerate(h36m.parents) if p >= 0)
+    assert bones == pytest.approx(3.54, rel=1e-3) and np.isfinite(joints).all()
