@@ -10,7 +10,9 @@ and 30..45 degrees, roll within 5 degrees, focal 900-1500 px, 1000 px images:
 * ``static``: the same clips before a camera that does not move (``sequence_views.static_view``; the
   person walks across the view of walking clips, up to ~17 m away).
 
-2D: exact projections through the training detector-noise model frame by frame. ``lifted``: lifted by
+2D: ``--keypoints detector`` (default; the bundled lifter's training geometry and what a real
+detector gives: hips, shoulders and nose offset from the rig joints, once per person) or ``rig``
+(the joints' own projections), then the training detector-noise model frame by frame. ``lifted``: lifted by
 the bundled IGE-8 checkpoint (single frames: tree imputation, ``energy3d lift``'s path; clips:
 ``lift_sequence`` with its defaults), then ``gravity_frame``. ``oracle``: ``gravity_frame`` on the true
 camera-frame 3D, which separates the estimator's error (bodies are not vertical) from the lifter's.
@@ -19,7 +21,7 @@ Reported per band: the angle between estimated and true up (degrees), mean and 9
 the signed pitch error (estimated minus true camera pitch, mean) that shows where the lifter's pitch
 goes. Target: mean under 5 degrees.
 
-Usage: python benchmarks/bench_gravity.py [--frames 3000] [--clip-every 4] [--threads 1]
+Usage: python benchmarks/bench_gravity.py [--frames 3000] [--clip-every 4] [--threads 1] [--keypoints detector|rig] [--checkpoint CKPT]
 Writes benchmarks/results/gravity.json and prints the table.
 """
 
@@ -44,10 +46,15 @@ from energy3d.tasks.sequence import camera_pitch_roll, estimate_up, gravity_fram
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sequence_views import detector_2d, moving_view, single_views, static_view  # noqa: E402
+from sequence_views import detector_2d, keypoints_2d, moving_view, single_views, static_view  # noqa: E402
 
 BANDS = ((-10.0, 0.0), (0.0, 15.0), (15.0, 30.0), (30.0, 45.0))
 TARGET_DEG = 5.0
+
+
+def _rel(path) -> str:
+    p = Path(path).resolve()
+    return str(p.relative_to(REPO)) if p.is_relative_to(REPO) else str(p)
 
 
 def angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -68,12 +75,15 @@ def main(argv=None) -> int:
     ap.add_argument("--clip-every", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--checkpoint", default=str(BUNDLED_LIFTER), help="lifter (default: the bundled one)")
+    ap.add_argument("--keypoints", choices=("detector", "rig"), default="detector",
+                    help="2D geometry given to the lifter (see the module docstring)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "gravity.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
     log = lambda s: print(f"[{time.time() - t0:6.0f}s] {s}", flush=True)
-    model, meta = load_lifter(BUNDLED_LIFTER)
+    model, meta = load_lifter(args.checkpoint)
     g = torch.Generator().manual_seed(args.seed)
     res: dict = {}
 
@@ -83,7 +93,7 @@ def main(argv=None) -> int:
         n = min(args.frames, len(m10))
         idx = np.linspace(bi, len(m10) - 1, n).round().astype(int)
         v = single_views(m10.joints[idx].astype(np.float64), g, elevation=band)
-        pts, conf = detector_2d(v["points_2d"], H36M17, g)
+        pts, conf = detector_2d(keypoints_2d(v, args.keypoints, g, per_clip=False), H36M17, g)
         pts, _ = impute_missing(np.nan_to_num(pts), conf, H36M17)
         x = to_normalized(torch.as_tensor(pts), torch.as_tensor(v["K"])).float()
         lifted = lift_keypoints(model, x, H36M17).double().numpy()
@@ -106,7 +116,7 @@ def main(argv=None) -> int:
             for c in clips:
                 X = m30.clip(c).astype(np.float64)
                 v = view(X, band)
-                pts, conf = detector_2d(v["points_2d"], H36M17, g)
+                pts, conf = detector_2d(keypoints_2d(v, args.keypoints, g, per_clip=True), H36M17, g)
                 lifted = lift_sequence(model, pts, conf, v["K"], H36M17, 30.0)
                 frames += len(X)
                 p_true = camera_pitch_roll(v["up_cam"])[0]
@@ -128,14 +138,14 @@ def main(argv=None) -> int:
         "command": "python benchmarks/bench_gravity.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "threads": args.threads, "torch": torch.__version__, "python": platform.python_version(),
-        "checkpoint": str(BUNDLED_LIFTER.relative_to(REPO)), "model_type": meta["model_type"],
+        "checkpoint": _rel(args.checkpoint), "model_type": meta["model_type"],
         "parameters": meta.get("parameters"), "macs_per_pose": meta.get("macs"),
         "data": {"single": f"Bandai test split at 10 fps, {args.frames} evenly spaced frames per band, one camera each",
                  "clips": f"Bandai test split at 30 fps, every {args.clip_every}th clip: {len(clips)} clips per band and "
                           f"camera kind ({frames} frames lifted)",
                  "cameras": "elevation uniform in each band, roll U(-5, 5) deg, focal U(900, 1500) px; moving: follows "
                             "the person, azimuth sweep U(-30, 30) deg; static: fixed, 1.5 x the path's reach + 3-7 m",
-                 "2d": "exact projections + the detector-noise model per frame", "seed": args.seed},
+                 "2d": f"{args.keypoints} keypoints (exact) + the detector-noise model per frame", "seed": args.seed},
         "method": "gravity_frame / estimate_up: uprightness-weighted mean of the body axes (spine + legs), turned "
                   "back by the mean forward lean, outliers over 30 deg dropped; single frames use the one pose",
         "columns": {"mean_deg / p95_deg": "angle between estimated and true up", "pitch_err_mean_deg":

@@ -4,7 +4,9 @@ Data: Bandai clips at 30 fps (validation split to choose the parameters, test sp
 every ``--val-every`` / ``--test-every``-th clip, each seen by one MOVING virtual camera
 (``sequence_views.moving_view``: it follows the person, its azimuth turns by up to 30 degrees over the
 clip, its distance drifts by up to 1 m within 3-7 m, elevation fixed in -10..45 degrees, roll within
-5 degrees, focal 900-1500 px), exact 2D through the training detector-noise model frame by frame
+5 degrees, focal 900-1500 px), exact 2D (``--keypoints detector``, the default: detector-style
+keypoints, hips, shoulders and nose offset from the rig joints once per person as the bundled
+lifter was trained; ``rig``: the joints' projections) through the training detector-noise model frame by frame
 independently (4 px jitter, 2 % outliers of 40 px, 1 % left/right swaps, 2 % dropped joints given
 confidence 0). Lifted with the bundled IGE-8 checkpoint.
 
@@ -26,7 +28,7 @@ among those that halve the absolute acceleration error); the 3D-only family (met
 the focal length) is kept unless 2D filtering lowers the validation MPJPE by more than 0.5 mm. Every
 grid point is in the JSON.
 
-Usage: python benchmarks/bench_sequence.py [--val-every 8] [--test-every 4] [--threads 1]
+Usage: python benchmarks/bench_sequence.py [--val-every 8] [--test-every 4] [--threads 1] [--keypoints detector|rig]
 Writes benchmarks/results/sequence.json and prints the tables.
 """
 
@@ -53,7 +55,7 @@ from energy3d.tasks.sequence import CAUSAL_SEQUENCE, DEFAULT_SEQUENCE, SequenceC
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from sequence_views import detector_2d, moving_view  # noqa: E402
+from sequence_views import detector_2d, keypoints_2d, moving_view  # noqa: E402
 
 FPS = 30.0
 RAW = SequenceConfig(smooth_3d=None, smooth_root=None)
@@ -66,13 +68,13 @@ FAMILY_MARGIN_MM = 0.5
 """A family with 2D filtering replaces the 3D-only one only if its val MPJPE is lower by more than this."""
 
 
-def views(split: str, every: int, seed: int):
+def views(split: str, every: int, seed: int, keypoints: str = "detector"):
     m = load_bandai(split=split, fps=FPS)
     g = torch.Generator().manual_seed(seed)
     out = []
     for c in range(0, m.num_clips, every):
         v = moving_view(m.clip(c), g, fps=FPS)
-        pts, conf = detector_2d(v["points_2d"], H36M17, g)
+        pts, conf = detector_2d(keypoints_2d(v, keypoints, g, per_clip=True), H36M17, g)
         out.append(dict(action=m.clips[c]["action"], gt=v["joints_cam"], pts=pts, conf=conf, K=v["K"],
                         elevation=v["elevation_deg"], sweep=v["sweep_deg"]))
     return out
@@ -122,12 +124,13 @@ def main(argv=None) -> int:
     ap.add_argument("--test-every", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keypoints", choices=("detector", "rig"), default="detector", help="2D geometry (see above)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "sequence.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.time()
     model, meta = load_lifter(BUNDLED_LIFTER)
-    val = views("val", args.val_every, args.seed)
+    val = views("val", args.val_every, args.seed, args.keypoints)
     log = lambda s: print(f"[{time.time() - t0:6.0f}s] {s}", flush=True)
     log(f"validation: {len(val)} clips, {sum(len(d['gt']) for d in val)} frames")
 
@@ -199,7 +202,7 @@ def main(argv=None) -> int:
     log(f"chosen family {fam}: {chosen}")
 
     # test
-    test = views("test", args.test_every, args.seed + 1)
+    test = views("test", args.test_every, args.seed + 1, args.keypoints)
     log(f"test: {len(test)} clips, {sum(len(d['gt']) for d in test)} frames")
     methods = {"per-frame": None, "filled": prep, "smoothed": chosen, "smoothed-causal": causal}
     res, cache = {}, {}
@@ -228,7 +231,7 @@ def main(argv=None) -> int:
                  "cameras": "sequence_views.moving_view: follows the smoothed pelvis path, azimuth sweep U(-30, 30) deg "
                             "over the clip, distance 3-7 m drifting by up to 1 m, elevation U(-10, 45) deg fixed, roll "
                             "U(-5, 5), focal U(900, 1500) px, 1000 px image",
-                 "2d": "exact projections + detector-noise model per frame independently (sigma 4 px, 2 % outliers "
+                 "2d": f"{args.keypoints} keypoints (exact; detector: offsets once per person) + detector-noise model per frame independently (sigma 4 px, 2 % outliers "
                        "40 px, 1 % left/right swaps, 2 % dropped with confidence 0)", "seed": args.seed},
         "metrics": {"mpjpe_mm": "MPJPE, root-aligned, adult-size prior (mm)",
                     "accel_mm": "mean per-joint acceleration error, root-relative (mm/frame^2)",

@@ -13,6 +13,10 @@ World motion is metres, +Y up (Bandai). Every draw comes from a seeded ``torch.G
   (:func:`energy3d.data.lifting.pose_in_cameras`), with the elevation in a given band.
 * :func:`detector_2d`: exact 2D through the detector-noise model, frame by frame independently
   (the jitter), with dropped joints reported as confidence 0 (their points NaN).
+* :func:`keypoints_2d`: the 2D a lifter is given: the rig joints' projections (``"rig"``) or
+  detector-style keypoints (``"detector"``: hips, shoulders and nose where a COCO detector puts them,
+  :func:`energy3d.data.augment.detector_keypoints_2d`; the offsets are drawn once per person, so
+  they are constant over a clip), before :func:`detector_2d`.
 """
 
 from __future__ import annotations
@@ -97,6 +101,29 @@ def single_views(X: np.ndarray, g: torch.Generator, *, elevation=(-10.0, 35.0), 
     Xc = Xt @ R.transpose(1, 2) + t[:, None, :]
     return dict(joints_cam=Xc.numpy(), points_2d=project(Xc, K).numpy(), K=K.numpy(), up_cam=R[:, :, 1].numpy().copy(),
                 elevation_deg=el.numpy())
+
+
+def keypoints_2d(view: dict, geometry: str, g: torch.Generator, *, per_clip: bool) -> np.ndarray:
+    """Exact 2D ``(T, J, 2)`` of a view (:func:`moving_view` etc.) in the keypoint ``geometry`` ("rig" or "detector").
+
+    ``per_clip``: one person (marker offsets drawn once for all frames) rather than one per frame.
+    """
+    if geometry == "rig":
+        return view["points_2d"]
+    if geometry != "detector":
+        raise ValueError(f"keypoint geometry must be 'rig' or 'detector', got {geometry!r}")
+    from energy3d.data.augment import MarkerConfig, detector_keypoints_2d
+
+    y = torch.as_tensor(view["joints_cam"], dtype=torch.float64)
+    K = torch.as_tensor(view["K"], dtype=torch.float64).expand(len(y), 3, 3)
+    if not per_clip:
+        return detector_keypoints_2d(y, K, MarkerConfig(), g).numpy()
+    state = g.get_state()
+    out = []
+    for t in range(len(y)):  # the same draws for every frame: one person's offsets
+        g.set_state(state)
+        out.append(detector_keypoints_2d(y[t:t + 1], K[t:t + 1], MarkerConfig(), g))
+    return torch.cat(out).numpy()
 
 
 def detector_2d(points_2d: np.ndarray, layout, g: torch.Generator, noise: NoiseConfig = NoiseConfig()):

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import pytest
@@ -142,3 +143,18 @@ def test_training_curve_records_the_mean_loss_every_log_every_batches(sets, tmp_
         b = c["batch"]
         assert c["loss"] == pytest.approx(sum(seen[b - 2:b]) / 2, rel=1e-6)
         assert "final" in c and "seconds" in c
+
+
+def test_init_from_an_ige_checkpoint_fine_tunes_the_whole_model(sets, tmp_path):
+    """An IGE checkpoint as init_from loads every tensor (energy statistics included), not only the baseline."""
+    t = _task(sets)
+    fit(t, t.exp.train, tmp_path / "first", resume=False, progress=False)
+    exp = dataclasses.replace(_exp(epochs=1), init_from=str(tmp_path / "first" / "best"))
+    u = _task(sets, exp)
+    ref, _ = load_lifter(tmp_path / "first" / "best.json")
+    for k, v in ref.state_dict().items():
+        assert torch.equal(u.model.state_dict()[k], v), k
+    exp_other = LiftExperiment(name="t", model=LifterConfig(type="ige", width=16, blocks=1, steps=3, energy_hidden=16),
+                               train=TrainConfig(epochs=1), val_limit=64, init_from=exp.init_from)
+    with pytest.raises(InputError, match="same model"):
+        _task(sets, exp_other)

@@ -165,16 +165,25 @@ class LiftingTask:
         self.model = build_lifter(exp.model)
         self.train_set = train_set if train_set is not None else load_lifting_split(exp.data, "train")
         self.val_set = val_set if val_set is not None else load_lifting_split(exp.data, "val")
+        whole = False  # init_from a model of the config's own type and size: fine-tune all of it
         if exp.init_from:
-            meta = read_checkpoint_meta(exp.init_from, ("baseline_lifter",))
+            meta = read_checkpoint_meta(exp.init_from, ("baseline_lifter", "ige_lifter"))
             cfg = from_dict(LifterConfig, meta["config"]["model"])
             if (cfg.width, cfg.blocks) != (exp.model.width, exp.model.blocks):
                 raise InputError(f"init_from {exp.init_from}: it is b{cfg.width}-{cfg.blocks}, the config asks for "
                                  f"b{exp.model.width}-{exp.model.blocks}")
-            load_weights(exp.init_from, _baseline_of(self.model))
+            if meta["model_type"] == "ige_lifter":
+                if not isinstance(self.model, IGELifter) or cfg.steps != exp.model.steps:
+                    raise InputError(f"init_from {exp.init_from}: an IGE lifter with {cfg.steps} steps initialises "
+                                     f"only the same model (the config asks for {exp.model.type} with "
+                                     f"{exp.model.steps} steps); use a b{cfg.width}-{cfg.blocks} baseline instead")
+                load_weights(exp.init_from, self.model)
+                whole = True
+            else:
+                load_weights(exp.init_from, _baseline_of(self.model))
         else:
             set_normalization(self.model, self.train_set, exp.data)
-        if isinstance(self.model, IGELifter):
+        if isinstance(self.model, IGELifter) and not whole:
             set_energy_stats(self.model, self.train_set, data=exp.data)
         self._batches = {}
         x_val = input_points(self.val_set, exp.data.two_d, exp.data.noise, exp.data.seed, keypoints=exp.data.keypoints,
