@@ -205,6 +205,8 @@ def main(argv=None) -> int:
     test = views("test", args.test_every, args.seed + 1, args.keypoints)
     log(f"test: {len(test)} clips, {sum(len(d['gt']) for d in test)} frames")
     methods = {"per-frame": None, "filled": prep, "smoothed": chosen, "smoothed-causal": causal}
+    if DEFAULT_SEQUENCE != chosen:  # what a user gets: the library's defaults, when this run chose otherwise
+        methods["library default"] = DEFAULT_SEQUENCE
     res, cache = {}, {}
     for name, cfg in methods.items():
         if cfg is not None and cfg.smooth_2d is None and "prep" in cache:

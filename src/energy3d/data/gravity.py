@@ -20,10 +20,11 @@ right -> left vectors made horizontal, becomes +Z.
 
 Limits. The estimate is as good as the poses' body axes. On the Bandai test split's true 3D poses it
 is 2.7 degrees off on average for single frames and 2.1 for clips (95th percentile 7 and 9: leaning
-and bowing bodies); on poses lifted by the bundled IGE-8 from noisy 2D, 5-12 degrees by camera
-elevation (clips seen by a moving camera; single frames 7-12), because the lifter pulls the camera's
-pitch towards its training cameras (``benchmarks/bench_gravity.py``). Where the camera's tilt is
-known (a phone's sensors), pass ``up_camera``.
+and bowing bodies); on poses lifted by the bundled IGE-8 from noisy detector-style 2D, 5-6 degrees
+for cameras at -10..15 degrees elevation and 11-16 at 15..45 (clips seen by a moving camera; single
+frames 6-17), because the lifter pulls the camera's pitch towards its training cameras (-15..20
+degrees; ``benchmarks/bench_gravity.py``, which also measures a lifter trained with wider cameras).
+Where the camera's tilt is known (a phone's sensors), pass ``up_camera``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@
 
 The default parameters (:data:`DEFAULT_SEQUENCE`) were chosen on the Bandai validation split seen by
 moving virtual cameras with the detector-noise model (``benchmarks/bench_sequence.py``, which reports
-the grid and the test numbers).
+the grid and the test numbers; a rerun with detector-style 2D preferred a smoother root filter, kept
+out of the defaults because its cameras follow the person).
 
 :func:`gravity_frame` (from :mod:`energy3d.data.gravity`) rotates the result into a world frame
 with +Y up and the person facing +Z at frame 0.
