@@ -116,14 +116,7 @@ def keypoints_2d(view: dict, geometry: str, g: torch.Generator, *, per_clip: boo
 
     y = torch.as_tensor(view["joints_cam"], dtype=torch.float64)
     K = torch.as_tensor(view["K"], dtype=torch.float64).expand(len(y), 3, 3)
-    if not per_clip:
-        return detector_keypoints_2d(y, K, MarkerConfig(), g).numpy()
-    state = g.get_state()
-    out = []
-    for t in range(len(y)):  # the same draws for every frame: one person's offsets
-        g.set_state(state)
-        out.append(detector_keypoints_2d(y[t:t + 1], K[t:t + 1], MarkerConfig(), g))
-    return torch.cat(out).numpy()
+    return detector_keypoints_2d(y, K, MarkerConfig(), g, one_person=per_clip).numpy()
 
 
 def detector_2d(points_2d: np.ndarray, layout, g: torch.Generator, noise: NoiseConfig = NoiseConfig()):

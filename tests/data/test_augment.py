@@ -75,6 +75,20 @@ def test_detector_keypoints_sit_where_the_config_says():
     assert float(fwd.std()) > 0.005
 
 
+def test_one_person_draws_the_offsets_once_for_every_frame():
+    """``one_person``: each frame's keypoints are what a single-frame call with the same draws gives."""
+    y = upright(6)
+    y = y + torch.linspace(0, 0.5, 6, dtype=y.dtype)[:, None, None]  # the person moves between frames
+    k = detector_keypoints_3d(y, MarkerConfig(), torch.Generator().manual_seed(4), one_person=True)
+    for t in range(6):
+        ref = detector_keypoints_3d(y[t:t + 1], MarkerConfig(), torch.Generator().manual_seed(4))
+        torch.testing.assert_close(k[t:t + 1], ref)
+    per_sample = detector_keypoints_3d(y, MarkerConfig(), torch.Generator().manual_seed(4))
+    nose = COCO17.canonical.index("nose")
+    assert float((per_sample[:, nose] - y[:, H36M17.canonical.index("nose")])[:, 2].std()) > 0.005
+    assert float((k[:, nose] - y[:, H36M17.canonical.index("nose")])[:, 2].std()) < 1e-9
+
+
 def test_detector_keypoints_2d_is_the_conversion_lift_applies():
     y = upright(8)
     K = intrinsics(torch.full((8,), 1000.0, dtype=torch.float64), torch.full((8,), 1000.0, dtype=torch.float64),

@@ -137,15 +137,17 @@ def _u(gen, B, rng, dtype):
     return (lo + (hi - lo) * torch.rand(B, generator=gen, dtype=torch.float64)).to(dtype)[:, None]
 
 
-def detector_keypoints_3d(y: Tensor, cfg: MarkerConfig, generator: torch.Generator) -> Tensor:
+def detector_keypoints_3d(y: Tensor, cfg: MarkerConfig, generator: torch.Generator, *, one_person: bool = False) -> Tensor:
     """Virtual detector keypoints ``(B, 17, 3)`` in the ``coco17`` layout from rig poses ``(B, 17, 3)`` (``h36m17``).
 
     Limbs (elbows, wrists, knees, ankles) are the rig joints; hips, shoulders and the nose are
     offset as :class:`MarkerConfig` says; eyes and ears are set to the nose (the ``h36m17``
-    conversion does not use them).
+    conversion does not use them). The offsets are drawn per sample, or once for all ``B`` poses
+    with ``one_person`` (the frames of one person's clip).
     """
     _check_pose(y)
-    B, dt = y.shape[0], y.dtype
+    dt = y.dtype
+    B = 1 if one_person else y.shape[0]  # offsets (B, 1) broadcast over the poses
     J = {c: y[:, H36M17.canonical.index(c)] for c in H36M17.canonical}
     up = _unit(J["thorax"] - J["pelvis"])
     right = _unit(J["r_hip"] - J["l_hip"] + J["r_shoulder"] - J["l_shoulder"])
@@ -170,7 +172,8 @@ def detector_keypoints_3d(y: Tensor, cfg: MarkerConfig, generator: torch.Generat
     return torch.stack([out[c] for c in COCO17.canonical], dim=1)
 
 
-def detector_keypoints_2d(y: Tensor, K: Tensor, cfg: MarkerConfig, generator: torch.Generator) -> Tensor:
+def detector_keypoints_2d(y: Tensor, K: Tensor, cfg: MarkerConfig, generator: torch.Generator, *,
+                          one_person: bool = False) -> Tensor:
     """``h36m17`` 2D (pixels) ``(B, 17, 2)`` as ``energy3d lift`` builds it from a detector's COCO keypoints.
 
     Args:
@@ -178,8 +181,9 @@ def detector_keypoints_2d(y: Tensor, K: Tensor, cfg: MarkerConfig, generator: to
         K: ``(B, 3, 3)`` intrinsics.
         cfg: marker offsets.
         generator: source of the per-sample offsets.
+        one_person: one draw of the offsets for all ``B`` poses (one person's frames).
     """
-    coco = detector_keypoints_3d(y, cfg, generator)
+    coco = detector_keypoints_3d(y, cfg, generator, one_person=one_person)
     p = project(coco.to(torch.float64), K.to(torch.float64))
     return torch.from_numpy(convert(p.numpy(), COCO17, H36M17)).to(y.dtype)
 
