@@ -4,7 +4,8 @@ import torch
 
 from energy3d.data.keypoints import impute_missing
 from energy3d.data.lifting import (
-    CameraConfig, LiftingBatches, NoiseConfig, detector_noise, impute_from_tree, pose_in_cameras, to_normalized,
+    CameraConfig, LiftDataConfig, LiftingBatches, NoiseConfig, detector_noise, impute_from_tree, load_lifting_split,
+    pose_in_cameras, to_normalized,
 )
 from energy3d.errors import InputError
 from energy3d.skeleton import H36M17
@@ -97,3 +98,22 @@ def test_batches_are_deterministic_and_resumable():
     assert not flat(r0) & flat(r1)
     with pytest.raises(InputError):
         LiftingBatches(ds, 8, two_d="perfect")
+
+
+def test_train_fps_must_name_a_source_and_be_a_positive_rate():
+    cfg = LiftDataConfig(sources=("bandai", "hdm05:4"), train_fps={"hdm05": 30})
+    assert cfg.train_fps == {"hdm05": 30}
+    for bad, msg in [({"cmu": 30}, "not one of the sources"), ({"hdm05": 0}, "positive"),
+                     ({"hdm05": "30"}, "positive"), ({"hdm05": float("nan")}, "positive")]:
+        with pytest.raises(InputError, match=msg):
+            LiftDataConfig(sources=("bandai", "hdm05:4"), train_fps=bad)
+
+
+def test_train_fps_densifies_only_that_sources_training_split(data_dir):
+    """30 fps training poses of HDM05 are about 3x the 10 fps ones (the same clips); validation keeps ``fps``."""
+    dense = LiftDataConfig(sources=("hdm05",), train_fps={"hdm05": 30})
+    plain = LiftDataConfig(sources=("hdm05",))
+    n_dense = len(load_lifting_split(dense, "train", cache=False))
+    n_plain = len(load_lifting_split(plain, "train", cache=False))
+    assert 2.7 < n_dense / n_plain < 3.1
+    assert len(load_lifting_split(dense, "val", cache=False)) == len(load_lifting_split(plain, "val", cache=False))

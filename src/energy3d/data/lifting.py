@@ -85,6 +85,9 @@ class LiftDataConfig:
         sources: a mix of sources, ``"name"`` or ``"name:weight"`` (e.g. ``["bandai", "hdm05:4",
             "cmu:3"]``): a source of weight ``w`` gets ``round(w * views)`` cameras per training pose.
         fps: subsample the 30 fps motion to this rate (10 for CPU configs).
+        train_fps: ``{source: fps}``, a denser (or sparser) frame rate for one source's training split
+            only (e.g. ``{"hdm05": 30}``: more distinct poses from a small source); validation and test
+            keep ``fps``.
         views: cameras per pose in the training split (evaluation uses one).
         two_d: ``"gt"`` (exact projections) or ``"noisy"`` (through :class:`NoiseConfig`).
         keypoints: ``"rig"`` (the rig joints' projections) or ``"detector"`` (detector-style keypoints
@@ -98,6 +101,7 @@ class LiftDataConfig:
     source: str = "bandai"
     sources: tuple = ()
     fps: float = 10.0
+    train_fps: dict = field(default_factory=dict)
     views: int = 1
     two_d: str = "gt"
     keypoints: str = "rig"
@@ -114,7 +118,13 @@ class LiftDataConfig:
             raise InputError(f"data.keypoints must be one of {', '.join(KEYPOINT_GEOMETRIES)}, got {self.keypoints!r}")
         if self.two_d not in ("gt", "noisy"):
             raise InputError(f"data.two_d must be 'gt' or 'noisy', got {self.two_d!r}")
-        self.source_weights()  # validates the specs
+        names = [n for n, _ in self.source_weights()]  # validates the specs
+        object.__setattr__(self, "train_fps", dict(self.train_fps))
+        for name, rate in self.train_fps.items():
+            if name not in names:
+                raise InputError(f"data.train_fps: {name!r} is not one of the sources ({', '.join(names)})")
+            if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (rate > 0 and math.isfinite(rate)):
+                raise InputError(f"data.train_fps: {name!r}: the frame rate must be a positive number, got {rate!r}")
 
     def source_weights(self) -> list[tuple[str, float]]:
         """``[(source, weight)]`` of :attr:`sources` (or ``[(source, 1.0)]``)."""
@@ -359,6 +369,8 @@ def _load_source_split(cfg: LiftDataConfig, name: str, split: str, views: int, k
     from energy3d.paths import cache_root
 
     base = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name in ("fps", "seed", "camera")}
+    if split == "train" and name in cfg.train_fps:
+        base["fps"] = float(cfg.train_fps[name])
     key = _cache_key(base, f"{name}/{split}", f"views={views}/k={k}")
     path = cache_root() / "lifting" / f"{split}-{key}.npz"
     layout = get_layout("h36m17")
@@ -368,7 +380,7 @@ def _load_source_split(cfg: LiftDataConfig, name: str, split: str, views: int, k
             return LiftingSet(d["joints_cam"], d["points_2d"], d["K"], d["action"], layout)
         except (OSError, ValueError, KeyError):
             pass  # corrupt cache: rebuild
-    motion = load_source(name, split, cfg.fps)
+    motion = load_source(name, split, base["fps"])
     offset = {"train": 1, "val": 2, "test": 3}[split] + 10 * k
     ds = build_lifting_set(motion, cfg, views=views, seed_offset=offset)
     if cache:

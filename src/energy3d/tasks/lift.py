@@ -102,7 +102,8 @@ def training_motion(data: LiftDataConfig) -> dict:
         summary = "the weights inherit HDM05's share-alike terms (CC BY-SA 3.0)"
     else:
         summary = "see the terms of each source"
-    return {"sources": [{"name": n, "weight": w} for n, w in sources], "keypoints": data.keypoints,
+    return {"sources": [{"name": n, "weight": w, "train_fps": data.train_fps.get(n, data.fps)} for n, w in sources],
+            "keypoints": data.keypoints,
             "two_d": data.two_d, "license": f"Trained on: {'; '.join(terms)}. {summary[0].upper()}{summary[1:]}."}
 
 
