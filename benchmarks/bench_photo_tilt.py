@@ -9,7 +9,15 @@ up direction (``-y``) in the camera's y-z plane, positive when the top of the to
 the camera. For a person standing upright in front of a camera at eye level it is about 0.
 
 Targets (the generalisation issue): the upright people of photos 02, 04 and 05 within +-12 degrees,
-no photo above 20 degrees. Writes ``benchmarks/results/photo_tilt[_<tag>].json`` and one PNG per photo
+no photo above 20 degrees.
+
+Where the photo shows the horizon (``benchmarks/photo_horizons.json``: 01, 05, 06, 06b) the camera's
+true pitch and roll follow from it (the plane through the camera centre and the horizon line is
+horizontal; lift's intrinsics), which the camera-frame pitch alone cannot tell: photo 05's camera
+looks about 17 degrees down (20 with its lens's focal length), so an upright Aldrin has a
+camera-frame pitch near +17, not 0. For those photos the JSON also gives the body's **lean from the
+world vertical** (camera-frame pitch minus the horizon's camera pitch; + = towards the camera) and
+the error of lift's gravity estimate (``poses.json`` ``camera``) against the horizon's up. Writes ``benchmarks/results/photo_tilt[_<tag>].json`` and one PNG per photo
 (the photo under the 2D keypoints, the 3D from the camera and turned 70 degrees) in
 ``benchmarks/results/photo_tilt[_<tag>]/``.
 
@@ -27,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from energy3d.data.detect import load_rgb
+from energy3d.data.gravity import camera_pitch_roll, gravity_frame, horizon_up
 from energy3d.skeleton import get_layout
 from energy3d.tasks.lift import BUNDLED_LIFTER, lift_file
 from energy3d.viz.skeleton import plot_lift
@@ -42,12 +51,20 @@ def pitch_deg(pose: np.ndarray, layout) -> float:
     return float(np.degrees(np.arctan2(-v[2], -v[1])))
 
 
-def lift_photo(keypoints: Path, checkpoint) -> tuple[np.ndarray, np.ndarray, object]:
-    """``energy3d lift`` of one photo's keypoint file: ``(pose (J, 3), points_2d (J, 2), layout)``."""
+def angle_deg(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
+
+
+def lift_photo(keypoints: Path, checkpoint, *, with_K: bool = False):
+    """``energy3d lift`` of one photo's keypoint file: ``(pose (J, 3), points_2d (J, 2), layout)``, and ``K`` if asked."""
     with tempfile.TemporaryDirectory() as d:
         lift_file(keypoints, d, checkpoint=checkpoint)
         z = np.load(Path(d) / "poses.npz")
-        return z["joints_3d"][0], z["points_2d"][0], get_layout(str(z["layout"]))
+        out = z["joints_3d"][0], z["points_2d"][0], get_layout(str(z["layout"]))
+        if with_K:
+            out = (*out, np.array(json.loads((Path(d) / "poses.json").read_text())["people"][0]["K"]))
+        return out
 
 
 def main(argv=None) -> int:
@@ -56,7 +73,9 @@ def main(argv=None) -> int:
     ap.add_argument("--keypoints", default=str(REPO / "benchmarks" / "results" / "photos"))
     ap.add_argument("--photos", default=str(REPO.parent / "shared" / "data" / "photos"))
     ap.add_argument("--tag", default="", help="suffix of the output names (e.g. the model compared)")
+    ap.add_argument("--horizons", default=str(REPO / "benchmarks" / "photo_horizons.json"))
     args = ap.parse_args(argv)
+    horizons = json.loads(Path(args.horizons).read_text())["photos"] if Path(args.horizons).is_file() else {}
     name = "photo_tilt" + (f"_{args.tag}" if args.tag else "")
     out_dir = REPO / "benchmarks" / "results" / name
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,19 +85,38 @@ def main(argv=None) -> int:
         return 2
     rows = []
     for f in files:
-        pose, pts, layout = lift_photo(f, args.checkpoint)
+        pose, pts, layout, K = lift_photo(f, args.checkpoint, with_K=True)
         pitch = pitch_deg(pose, layout)
+        row = {"photo": f.stem, "pitch_deg": round(pitch, 1), "upright": f.stem[:2] in UPRIGHT}
+        title = f"{f.stem}: pelvis->thorax pitch {pitch:+.1f}°"
+        line = f"{f.stem:52s} pitch {pitch:+6.1f}°"
+        if f.stem in horizons:
+            up_h = horizon_up(horizons[f.stem]["points"], K)
+            cam_pitch, cam_roll = camera_pitch_roll(up_h)
+            _, _, info = gravity_frame(pose[None], layout)
+            lean = pitch - cam_pitch
+            row.update(horizon_camera_pitch_deg=round(cam_pitch, 1), horizon_camera_roll_deg=round(cam_roll, 1),
+                       lean_from_vertical_deg=round(lean, 1),
+                       torso_angle_from_vertical_deg=round(angle_deg(pose[layout.index("thorax")] - pose[layout.index("pelvis")], up_h), 1),
+                       lift_camera_pitch_deg=round(info.pitch_deg, 1), lift_camera_roll_deg=round(info.roll_deg, 1),
+                       lift_up_error_deg=round(angle_deg(info.up_camera, up_h), 1))
+            title += f" (camera {cam_pitch:+.0f}° down by the horizon: lean {lean:+.1f}°)"
+            line += (f"  horizon: camera pitch {cam_pitch:+5.1f}°, body lean {lean:+6.1f}°; "
+                     f"lift's up {row['lift_up_error_deg']:4.1f}° off")
         photo = Path(args.photos) / f"{f.stem}.jpg"
         image = load_rgb(photo) if photo.is_file() else None
-        plot_lift(out_dir / f"{f.stem}.png", pts, pose, layout, image=image,
-                  title=f"{f.stem}: pelvis->thorax pitch {pitch:+.1f}° ({Path(args.checkpoint).stem})")
-        rows.append({"photo": f.stem, "pitch_deg": round(pitch, 1), "upright": f.stem[:2] in UPRIGHT})
-        print(f"{f.stem:52s} pitch {pitch:+6.1f}°")
+        plot_lift(out_dir / f"{f.stem}.png", pts, pose, layout, image=image, title=title)
+        rows.append(row)
+        print(line)
     up = [abs(r["pitch_deg"]) for r in rows if r["upright"]]
     doc = {
         "checkpoint": str(args.checkpoint),
         "measure": "angle of pelvis->thorax from the camera's up (-y) in the y-z plane, degrees; + = top towards the camera",
         "keypoints": "MediaPipe 0.10.21 pose (benchmarks/detect_photos.py), one person per photo, coco17 -> h36m17",
+        "horizon": ("photos with a visible horizon (benchmarks/photo_horizons.json): the camera's pitch/roll from it "
+                    "with lift's intrinsics; lean_from_vertical_deg = pitch_deg - horizon_camera_pitch_deg (+ = towards "
+                    "the camera), torso_angle_from_vertical_deg = angle of pelvis->thorax from the horizon's up; "
+                    "lift_camera_*: lift's gravity estimate from the lifted pose, lift_up_error_deg its angle from the horizon's up"),
         "targets": {"upright_02_04_05_within_deg": 12, "all_photos_below_deg": 20},
         "met": {"upright": bool(up) and max(up) <= 12.0, "all": max(abs(r["pitch_deg"]) for r in rows) <= 20.0},
         "rows": rows,

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from energy3d.data.gravity import FORWARD_LEAN_DEG, camera_pitch_roll, estimate_up, gravity_frame, uprightness
+from energy3d.data.gravity import (
+    FORWARD_LEAN_DEG, camera_pitch_roll, estimate_up, gravity_frame, horizon_up, uprightness,
+)
 from energy3d.errors import InputError
 from energy3d.geometry.camera import orbit_camera
 from energy3d.skeleton import COCO17, H36M17
@@ -124,6 +126,37 @@ def test_camera_pitch_roll_matches_orbit_camera():
         R, _ = orbit_camera(torch.zeros(3, dtype=torch.float64), 4.0, 77.0, el, ro)
         p, r = camera_pitch_roll(R[:, 1].numpy())
         assert p == pytest.approx(el, abs=1e-9) and r == pytest.approx(ro, abs=1e-9)
+
+
+@pytest.mark.parametrize("elevation, roll", [(0.0, 0.0), (21.0, 6.5), (-12.0, -3.0), (40.0, 0.0)])
+def test_horizon_up_recovers_the_camera_from_projected_far_level_points(elevation, roll):
+    """Points far away on the camera's horizontal plane project onto the horizon: their line gives pitch and roll."""
+    R, t = orbit_camera(torch.zeros(3, dtype=torch.float64), 4.0, 30.0, elevation, roll)
+    R, t = R.numpy(), t.numpy()
+    eye = -R.T @ t
+    K = np.array([[900.0, 0, 470], [0, 900.0, 350], [0, 0, 1]])
+    forward = -eye / np.linalg.norm(eye)
+    base = math.atan2(forward[0], forward[2])
+    pts = []
+    for da in (-0.3, 0.25):  # two azimuths in view, 1 km away at the camera's height
+        a = base + da
+        cam = R @ (eye + 1000.0 * np.array([math.sin(a), 0.0, math.cos(a)])) + t
+        pts.append((K @ cam)[:2] / (K @ cam)[2])
+    up = horizon_up(pts, K)
+    assert np.allclose(up, R[:, 1], atol=1e-9)
+    p, r = camera_pitch_roll(up)
+    assert p == pytest.approx(elevation, abs=1e-6) and r == pytest.approx(roll, abs=1e-6)
+    assert np.allclose(horizon_up(pts[::-1], K), up)  # the order of the points does not matter
+
+
+def test_horizon_up_rejects_what_is_not_a_line():
+    K = np.diag([800.0, 800.0, 1.0])
+    for bad, msg in [([[10, 20], [10.2, 20]], "less than a pixel"), ([[0, 1], [2, float("nan")]], "finite"),
+                     ([1, 2, 3], "two finite image points")]:
+        with pytest.raises(InputError, match=msg):
+            horizon_up(bad, K)
+    with pytest.raises(InputError, match="invertible"):
+        horizon_up([[0, 0], [100, 0]], np.zeros((3, 3)))
 
 
 def test_bad_input_is_an_input_error():

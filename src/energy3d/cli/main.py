@@ -120,13 +120,14 @@ def cmd_lift(args) -> int:
             raise InputError("--layout and --image-size apply to keypoint files; a photo or video gives both")
         res = lift_media(args.input, args.out, focal=args.focal, checkpoint=args.checkpoint, fps=args.fps,
                          max_plot=args.max_plot, device=args.device, progress=not args.quiet, bvh=args.bvh,
-                         lift_sequence=lift_sequence)
+                         lift_sequence=lift_sequence, horizon=args.horizon)
         what = "person" if res.people == 1 else f"frames with a person"
     else:
         if args.fps is not None:
             raise InputError("--fps applies to videos and folders of frames")
         res = lift_file(args.input, args.out, layout=args.layout, image_size=args.image_size, focal=args.focal,
-                        checkpoint=args.checkpoint, max_plot=args.max_plot, device=args.device, bvh=args.bvh)
+                        checkpoint=args.checkpoint, max_plot=args.max_plot, device=args.device, bvh=args.bvh,
+                        horizon=args.horizon)
         what = "person" if res.people == 1 else "people"
     for w in res.warnings:
         _warn("lift", w)
@@ -273,6 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     l.add_argument("--layout", default=None, help="joint layout of the input (coco17, openpose25, h36m17, mpii16, ...)")
     l.add_argument("--image-size", nargs=2, type=float, metavar=("W", "H"), help="image size in pixels (if the file has none)")
     l.add_argument("--focal", type=float, default=None, help="focal length in pixels (default 1.2 x max(W, H))")
+    l.add_argument("--horizon", nargs=4, type=float, default=None, metavar=("X1", "Y1", "X2", "Y2"),
+                   help="two image points (pixels) on the horizon (sea, plain): the gravity-aligned frame and the "
+                   "camera's pitch/roll come from it instead of from the lifted poses (a video's camera must not tilt)")
     l.add_argument("--checkpoint", default=None, help="lifting checkpoint (default: the bundled IGE model)")
     l.add_argument("--out", required=True, help="output folder")
     l.add_argument("--max-plot", type=int, default=4, help="people drawn in the PNG")

@@ -37,7 +37,8 @@ import numpy as np
 from energy3d.errors import InputError
 from energy3d.skeleton import Skeleton, get_layout
 
-__all__ = ["GravityInfo", "gravity_frame", "estimate_up", "uprightness", "camera_pitch_roll", "FORWARD_LEAN_DEG"]
+__all__ = ["GravityInfo", "gravity_frame", "estimate_up", "uprightness", "camera_pitch_roll", "horizon_up",
+           "FORWARD_LEAN_DEG"]
 
 FORWARD_LEAN_DEG = 3.0
 """Mean forward lean of the body axis (spine + legs, see module docstring) from the true vertical, degrees:
@@ -193,6 +194,38 @@ def camera_pitch_roll(up_camera) -> tuple[float, float]:
     """
     u = _unit(np.asarray(up_camera, dtype=np.float64))
     return float(np.degrees(np.arcsin(np.clip(-u[2], -1, 1)))), float(np.degrees(np.arctan2(u[0], -u[1])))
+
+
+def horizon_up(points, K) -> np.ndarray:
+    """World up in the camera frame (x right, y down, z forward) from two image points on the horizon.
+
+    The horizon is the image of the horizontal plane through the camera centre (for the sea or a
+    plain far away; a hill or a ridge lies above it), so the normal of the plane spanned by the two
+    points' viewing rays ``K^-1 (x, y, 1)`` is vertical. Of its two signs, up is the one with
+    ``y < 0``: the sky is above the horizon in a photo taken less than 90 degrees from level. With
+    :func:`camera_pitch_roll` this gives the camera's pitch and roll; with ``gravity_frame(...,
+    up_camera=...)`` the world frame, without any pose estimate. The answer is as good as ``K``: the
+    pitch of a horizon ``d`` pixels above the principal point is ``atan(d / f)``.
+
+    Args:
+        points: ``((x1, y1), (x2, y2))`` pixels, two distinct points on the horizon line.
+        K: ``(3, 3)`` camera intrinsics of the same image.
+
+    Raises:
+        InputError: wrong shapes, non-finite values, or points less than a pixel apart.
+    """
+    pts = np.asarray(points, dtype=np.float64)
+    K = np.asarray(K, dtype=np.float64)
+    if pts.size != 4 or not np.isfinite(pts).all():
+        raise InputError(f"horizon: expected two finite image points (x1, y1, x2, y2), got {points!r}")
+    pts = pts.reshape(2, 2)
+    if K.shape != (3, 3) or not np.isfinite(K).all() or abs(np.linalg.det(K)) < 1e-12:
+        raise InputError(f"horizon: K must be a finite invertible (3, 3) matrix, got shape {K.shape}")
+    if np.linalg.norm(pts[0] - pts[1]) < 1.0:
+        raise InputError(f"horizon: the two points {pts.tolist()} are less than a pixel apart; they define no line")
+    rays = np.linalg.solve(K, np.c_[pts, np.ones(2)].T).T
+    n = _unit(np.cross(rays[0], rays[1]))
+    return -n if n[1] > 0 else n
 
 
 def gravity_frame(poses_cam, layout: Skeleton | str, *, lean_deg: float = FORWARD_LEAN_DEG, weighted: bool = True,

@@ -602,13 +602,16 @@ class LiftResult:
     seconds: dict = field(default_factory=dict)
 
 
-def _start_lift(out, focal, max_plot, device, bvh, checkpoint):
+def _start_lift(out, focal, max_plot, device, bvh, checkpoint, horizon=None):
     """The checks and loading shared by :func:`lift_file` and :func:`lift_media`, all before any work:
     option values, the output folder and BVH path writable, the device, the checkpoint."""
+    from energy3d.data.gravity import horizon_up
     from energy3d.tasks.outputs import check_output_dir, check_output_file
 
     if focal is not None and not (np.isfinite(focal) and focal > 0):
         raise InputError(f"--focal must be a positive finite number of pixels, got {focal}")
+    if horizon is not None:
+        horizon_up(horizon, np.eye(3))  # two distinct finite points, checked before any work
     if max_plot < 1:
         raise InputError(f"--max-plot must be >= 1, got {max_plot}")
     device = resolve_device(device)
@@ -621,7 +624,7 @@ def _start_lift(out, focal, max_plot, device, bvh, checkpoint):
 
 def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None, image_size=None,
               focal: float | None = None, checkpoint: str | Path | None = None, max_plot: int = 4,
-              device: str | torch.device = "cpu", bvh: str | Path | None = None) -> LiftResult:
+              device: str | torch.device = "cpu", bvh: str | Path | None = None, horizon=None) -> LiftResult:
     """``energy3d lift``: keypoint file -> 3D joints (JSON + npz), a PNG and the HTML viewer.
 
     Steps: read the keypoints (COCO / OpenPose JSON, npz), check them against the image
@@ -648,10 +651,14 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
         checkpoint: lifting checkpoint (default: :data:`BUNDLED_LIFTER`).
         max_plot: people drawn in the PNG.
         device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); checked before anything is written.
+        horizon: ``(x1, y1, x2, y2)`` pixels, two points on the image's horizon: the world frame
+            (``joints_world``, the BVH) and the camera's pitch/roll then come from it
+            (:func:`energy3d.data.gravity.horizon_up`) instead of from the lifted poses. The camera
+            is assumed not to tilt over a sequence.
     """
     from energy3d.data.keypoints import read_keypoints
 
-    out, bvh, ckpt, model, meta = _start_lift(out, focal, max_plot, device, bvh, checkpoint)
+    out, bvh, ckpt, model, meta = _start_lift(out, focal, max_plot, device, bvh, checkpoint, horizon)
     kp = read_keypoints(source, layout=layout)
     if len(kp) == 0:
         raise InputError(f"{source}: no people found")
@@ -659,12 +666,12 @@ def lift_file(source: str | Path, out: str | Path, *, layout: str | None = None,
         raise InputError(f"--bvh writes one person's motion; {source} holds {len(kp)} people (an OpenPose frame folder "
                          "of one person is a sequence: lift its frames as a video folder, or choose one person)")
     return _lift_set(kp, out, source=source, model=model, meta=meta, ckpt=ckpt, image_size=image_size, focal=focal,
-                     max_plot=max_plot, bvh=bvh)
+                     max_plot=max_plot, bvh=bvh, horizon=horizon)
 
 
 def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, focal=None, max_plot: int = 4,
               image=None, extra: dict | None = None, warnings: list | None = None,
-              sequence: dict | None = None, bvh: Path | None = None, outside=None) -> LiftResult:
+              sequence: dict | None = None, bvh: Path | None = None, outside=None, horizon=None) -> LiftResult:
     """Lift a :class:`~energy3d.data.keypoints.KeypointSet` and write the outputs (see :func:`lift_file`).
 
     ``outside`` (``(N, J)`` bool in ``kp``'s layout, from a detector) marks keypoints placed outside
@@ -694,7 +701,12 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
     else:  # one person over time: e.g. energy3d.tasks.sequence.lift_sequence (gaps filled in time, One Euro filter)
         poses = sequence["lift_sequence"](model, kp_in.points, kp_in.confidence, K[0].numpy(), in_layout,
                                           float(sequence["fps"]), out_layout=out_layout).astype(np.float32)
-    world, gravity = _gravity(poses, out_layout, sequence is not None)
+    up = None
+    if horizon is not None:
+        from energy3d.data.gravity import horizon_up
+
+        up = horizon_up(horizon, K[0].double().numpy())
+    world, gravity = _gravity(poses, out_layout, sequence is not None, up)
     reproj, diag = _reprojection_check(poses, K.numpy(), pts, kp_in, in_layout, out_layout, warnings)
     unseen = None
     if outside is not None:
@@ -922,13 +934,18 @@ WORLD_FRAME = ("joints_world: a gravity-aligned frame, metres: +Y up, the person
                "estimated camera pitch (positive: looking down) and roll")
 
 
-def _gravity(poses: np.ndarray, layout, sequence: bool):
-    """World-frame joints ``(N, J, 3)`` and camera pitch/roll: one frame for a sequence, one per person otherwise."""
+def _gravity(poses: np.ndarray, layout, sequence: bool, up_camera=None):
+    """World-frame joints ``(N, J, 3)`` and camera pitch/roll: one frame for a sequence, one per person otherwise.
+
+    ``up_camera`` (from ``--horizon``) is used as given; otherwise up is estimated from the poses."""
     from energy3d.data.gravity import gravity_frame
 
+    source = "poses" if up_camera is None else "horizon"
+
     def one(p):
-        _, w, info = gravity_frame(p, layout)
-        return w, {"pitch_deg": round(float(info.pitch_deg), 1), "roll_deg": round(float(info.roll_deg), 1)}
+        _, w, info = gravity_frame(p, layout, up_camera=up_camera)
+        return w, {"pitch_deg": round(float(info.pitch_deg), 1), "roll_deg": round(float(info.roll_deg), 1),
+                   "from": source}
 
     if sequence:
         w, cam = one(poses)
@@ -962,7 +979,7 @@ def _write_sequence_viewer(path, poses, pts, layout, seq: dict, size, title: str
 
 def lift_media(source: str | Path, out: str | Path, *, focal: float | None = None, checkpoint: str | Path | None = None,
                fps: float | None = None, max_plot: int = 4, device: str | torch.device = "cpu",
-               progress: bool = False, bvh: str | Path | None = None, lift_sequence=None) -> LiftResult:
+               progress: bool = False, bvh: str | Path | None = None, lift_sequence=None, horizon=None) -> LiftResult:
     """``energy3d lift PHOTO|FOLDER|VIDEO``: detect 2D keypoints, then lift them as :func:`lift_file` does.
 
     The detector (MediaPipe Pose, ``pip install 'energy3d[detect]'``) finds one person per frame;
@@ -974,11 +991,11 @@ def lift_media(source: str | Path, out: str | Path, *, focal: float | None = Non
     ``poses.json`` also records the frame names and rate and the detector. For a single photo the
     PNG shows the photo under the detected 2D keypoints. ``lift_sequence`` (the CLI passes
     :func:`energy3d.tasks.sequence.lift_sequence`) lifts a video's frames as one sequence; without it
-    frames are lifted one by one.
+    frames are lifted one by one. ``horizon``: as for :func:`lift_file` (a video's camera must not tilt).
     """
     from energy3d.data.detect import MEDIAPIPE_VERSION
 
-    out, bvh, ckpt, model, meta = _start_lift(out, focal, max_plot, device, bvh, checkpoint)
+    out, bvh, ckpt, model, meta = _start_lift(out, focal, max_plot, device, bvh, checkpoint, horizon)
     kp, info = detect_media(source, fps=fps, progress=progress)
     missing = [n for n, f in zip(info["frames"], info["found"]) if not f]
     warnings = []
@@ -992,6 +1009,6 @@ def lift_media(source: str | Path, out: str | Path, *, focal: float | None = Non
     res = _lift_set(kp, out, source=source, model=model, meta=meta, ckpt=ckpt, focal=focal,
                     max_plot=max_plot if seq is None else 1,
                     image=info["first_image"] if info["kind"] == "image" else None, extra=extra, warnings=warnings,
-                    sequence=seq, bvh=bvh, outside=info.get("outside"))
+                    sequence=seq, bvh=bvh, outside=info.get("outside"), horizon=horizon)
     res.seconds = {**info["seconds"], **res.seconds}
     return res
