@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoints", nargs="*", default=None, metavar="NAME=PATH")
     ap.add_argument("--geometry", nargs="*", default=["rig", "detector"], choices=["rig", "detector"])
     ap.add_argument("--two-d", nargs="*", default=["gt", "noisy"], choices=["gt", "noisy"])
+    ap.add_argument("--markers-of", default=None, metavar="CHECKPOINT",
+                    help="detector geometry of every row from this checkpoint's marker offsets (default: each row's own)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "lift_cross.json"))
     args = ap.parse_args(argv)
@@ -42,6 +44,13 @@ def main(argv=None) -> int:
     ckpts = dict(kv.split("=", 1) for kv in args.checkpoints) if args.checkpoints else {k: str(v) for k, v in DEFAULT.items()}
     sets = {"bandai test": "bandai", "hdm05 test": "hdm05", "cmu test": "cmu",
             "bandai 9 BVH": str(data_root() / "motion_bandai" / "bvh")}
+    markers = None
+    if args.markers_of:
+        from energy3d.config import from_dict
+        from energy3d.data.lifting import LiftDataConfig
+        from energy3d.tasks.lift import load_lifter
+
+        markers = from_dict(LiftDataConfig, load_lifter(args.markers_of)[1]["config"]["data"]).markers
     rows = []
     for name, ck in ckpts.items():
         if not Path(ck).is_file():
@@ -52,7 +61,7 @@ def main(argv=None) -> int:
                 row = {"model": name, "checkpoint": ck, "geometry": geo, "two_d": two_d}
                 for col, src in sets.items():
                     t0 = time.perf_counter()
-                    r = evaluate_motion(ck, src, two_d=two_d, keypoints=geo)
+                    r = evaluate_motion(ck, src, two_d=two_d, keypoints=geo, markers=markers)
                     a = r["average"]
                     row[col] = {k: round(a[k], 1) for k in ("mpjpe_mm", "p1a_mm", "pa_mpjpe_mm")}
                     row[col]["poses"] = r["poses"]
@@ -65,6 +74,7 @@ def main(argv=None) -> int:
     doc = {"metrics": "MPJPE / P1a / PA-MPJPE, mm, mean over actions; MPJPE after the adult-size scale prior",
            "geometry": {"rig": "2D = projections of the rig's joints",
                         "detector": "2D = detector-style keypoints (energy3d.data.augment) converted coco17 -> h36m17"},
+           "markers": f"detector offsets of {args.markers_of}" if markers is not None else "each checkpoint's own",
            "splits": "Bandai by style; HDM05 test actors dg, tr; CMU test subjects 13, 131 (energy3d.data.lifting.PERSON_SPLITS)",
            "rows": rows}
     out = Path(args.out)

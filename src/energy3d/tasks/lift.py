@@ -328,7 +328,7 @@ BANDAI_SOURCES = ("bandai", "bandai-test", "bandai-val")
 def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: str = "gt", units=None,
                     fps: float = 10.0, steps: int | None = None, seed: int = 0, progress: bool = False,
                     keypoints: str | None = None, device: str | torch.device = "cpu", joint_map=None,
-                    asf=None) -> dict:
+                    asf=None, markers=None) -> dict:
     """MPJPE / P1a / PA-MPJPE (mm) of a lifting checkpoint on motion seen by virtual cameras.
 
     Args:
@@ -346,6 +346,8 @@ def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: st
         seed: seed of the virtual cameras and the noise.
         keypoints: 2D geometry, ``"rig"`` or ``"detector"`` (default: what the checkpoint trained on).
         device: where the model runs (``"cpu"``, ``"cuda"``, ``"cuda:N"``); metrics are computed on the CPU.
+        markers: detector keypoint offsets (:class:`~energy3d.data.augment.MarkerConfig`) of the
+            ``"detector"`` geometry (default: the checkpoint's), e.g. to test several models on one 2D.
 
     Returns:
         :func:`evaluate_lifter`'s dict with ``source``, ``checkpoint`` and ``model_type`` added, and for
@@ -372,7 +374,7 @@ def evaluate_motion(checkpoint: str | Path, motion: str = "bandai", *, two_d: st
         source = f"{motion} ({len(m.clips)} clips, {fps:g} fps)"
     geometry = keypoints or data_cfg.keypoints
     res = evaluate_lifter(model, ds, two_d=two_d, noise=data_cfg.noise, seed=seed, steps=steps, progress=progress,
-                          keypoints=geometry, markers=data_cfg.markers)
+                          keypoints=geometry, markers=data_cfg.markers if markers is None else markers)
     if m is not None:
         res.update(motion_notes=list(m.notes), skipped=[list(x) for x in m.skipped])
     res.update(source=source, checkpoint=str(checkpoint), model_type=meta["model_type"])
