@@ -28,6 +28,16 @@ and shoulders on the body's outline near the joints); their ranges were chosen b
 (``benchmarks/bench_lift_geometry.py``, ``benchmarks/results/lift_geometry.json``): with hips up to
 0.4 thigh lengths low and shoulders up to 10 cm high the lifted torso of upright people in the
 project's photos leans 2-5 degrees less than with 0.25 / 6 cm. Uniform ranges, per sample.
+
+The nose decides more than any other keypoint: moving MediaPipe's nose on a photo by 0.15 shoulder
+widths turns the lifted body's pitch by 6-11 degrees, and the sign depends on whether the person
+faces the camera. Measured by ``benchmarks/bench_keypoint_geometry.py`` (upright people, level
+cameras, image heights): MediaPipe puts the nose 0.36-0.44 of the shoulder-above-hip height above
+the shoulders on the four photos of people without helmets (0.15-0.28 for astronauts, whose faces it
+guesses behind the visor), but the nose 1-5 cm above the rig's skull base gave 0.06 (Bandai; 0.16
+HDM05, 0.07 CMU): a lifter trained so read the real faces as bodies tipped 15-25 degrees towards or
+away from the camera (back views: photo 01 +24, 03 +14). ``nose_up_m`` = 4-20 cm gives 0.24
+[0.09, 0.41] (median [10th, 90th percentile]; HDM05 0.30, CMU 0.22), covering both.
 """
 
 from __future__ import annotations
@@ -53,7 +63,8 @@ class MarkerConfig:
 
     Attributes:
         nose_forward_m: nose tip ahead of the rig's head joint (skull base) along the face's forward direction.
-        nose_up_m: nose above the skull base along the neck.
+        nose_up_m: nose above the skull base along the neck (4-20 cm: where MediaPipe puts it, see the
+            module docstring; it was -1..5 cm before, which the structured-pose configs keep).
         hip_down: detector hips below the rig hip joints, as a fraction of the thigh (hip -> knee).
         hip_out_m: detector hips outward from the rig hip joints (away from the pelvis).
         shoulder_up_m: detector shoulders above the rig shoulder joints, along the torso's up direction.
@@ -61,7 +72,7 @@ class MarkerConfig:
     """
 
     nose_forward_m: tuple[float, float] = (0.07, 0.12)
-    nose_up_m: tuple[float, float] = (-0.01, 0.05)
+    nose_up_m: tuple[float, float] = (0.04, 0.20)
     hip_down: tuple[float, float] = (0.0, 0.4)
     hip_out_m: tuple[float, float] = (0.0, 0.04)
     shoulder_up_m: tuple[float, float] = (0.0, 0.1)
