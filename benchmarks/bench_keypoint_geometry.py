@@ -2,7 +2,7 @@
 
 The lifter reads a body's pitch partly from where the face keypoint sits above the shoulders: on
 the real photos, lowering MediaPipe's nose by 0.15 shoulder widths turns the lifted pelvis->thorax
-pitch by 6-11 degrees (``bench_photo_tilt.py``'s measure). So the training 2D must place the nose
+pitch by 3-11 degrees (``bench_photo_tilt.py``'s measure). So the training 2D must place the nose
 as detectors do. This script measures, in the image, on upright people (pelvis->thorax within 18
 degrees of vertical) seen by level cameras (elevation 0):
 

@@ -30,7 +30,7 @@ and shoulders on the body's outline near the joints); their ranges were chosen b
 project's photos leans 2-5 degrees less than with 0.25 / 6 cm. Uniform ranges, per sample.
 
 The nose decides more than any other keypoint: moving MediaPipe's nose on a photo by 0.15 shoulder
-widths turns the lifted body's pitch by 6-11 degrees, and the sign depends on whether the person
+widths turns the lifted body's pitch by 3-11 degrees, and the sign depends on whether the person
 faces the camera. Measured by ``benchmarks/bench_keypoint_geometry.py`` (upright people, level
 cameras, image heights): MediaPipe puts the nose 0.36-0.44 of the shoulder-above-hip height above
 the shoulders on the four photos of people without helmets (0.15-0.28 for astronauts, whose faces it

@@ -986,7 +986,8 @@ def lift_media(source: str | Path, out: str | Path, *, focal: float | None = Non
 
     The detector (MediaPipe Pose, ``pip install 'energy3d[detect]'``) finds one person per frame;
     frames without a person are listed in ``poses.json`` (``frames_without_person``) and skipped,
-    and a photo of several people gives the person the detector scores highest, with a warning.
+    and a photo of several people gives the person the detector scores highest (it cannot tell that
+    there were others, so there is no warning; ``poses.json``'s ``detector`` line says so).
     Keypoints the detector did not see (a person partly out of the frame, or hidden limbs) are
     listed per person (``unseen_2d``: outside the image / not visible) beside the lifter joints
     imputed for them (``imputed_joints``), with one warning line.
