@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--checkpoint", default="runs/pose-heatmaps-dsn/best.json")
+    ap.add_argument("--checkpoint", default="src/energy3d/assets/pose-heatmaps.json")
     ap.add_argument("--topology", default="two_hop")
     ap.add_argument("--keypoints", default=str(REPO / "benchmarks" / "results" / "photos"))
     ap.add_argument("--photos", default=str(REPO.parent / "shared" / "data" / "photos"))
