@@ -105,7 +105,9 @@ def main(argv=None) -> int:
                      f"lift's up {row['lift_up_error_deg']:4.1f}° off")
         photo = Path(args.photos) / f"{f.stem}.jpg"
         image = load_rgb(photo) if photo.is_file() else None
-        plot_lift(out_dir / f"{f.stem}.png", pts, pose, layout, image=image, title=title)
+        # panel (c) about the world's vertical: the horizon's where there is one, else lift's estimate
+        up = up_h if f.stem in horizons else gravity_frame(pose[None], layout)[2].up_camera
+        plot_lift(out_dir / f"{f.stem}.png", pts, pose, layout, image=image, title=title, up_camera=up)
         rows.append(row)
         print(line)
     up = [abs(r["pitch_deg"]) for r in rows if r["upright"]]

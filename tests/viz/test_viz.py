@@ -13,7 +13,7 @@ from matplotlib.image import imread
 from energy3d.errors import InputError
 from energy3d.skeleton import H36M17
 from energy3d.viz.html import read_viewer_data, write_pose_viewer
-from energy3d.viz.skeleton import plot_lift, plot_lift_grid
+from energy3d.viz.skeleton import level_rotation, plot_lift, plot_lift_grid
 
 # a standing person, h36m17, camera frame (x right, y down, z forward), metres
 _STAND = {
@@ -67,6 +67,40 @@ def test_plot_lift_png(tmp_path):
     third = img.shape[1] // 3
     np.testing.assert_array_equal(img[:, :third], img2[:, :third])
     assert np.abs(img[:, third:] - img2[:, third:]).sum() > 100
+
+
+@pytest.mark.parametrize("pitch, roll", [(0.0, 0.0), (17.0, -6.8), (-12.0, 4.0), (60.0, 30.0)])
+def test_level_rotation_maps_world_up_to_camera_up_without_turning_the_heading(pitch, roll):
+    from energy3d.data.gravity import camera_pitch_roll
+
+    p, r = np.radians(pitch), np.radians(roll)
+    # up of a camera pitched down by `pitch` and rolled by `roll` (camera_pitch_roll's conventions)
+    up = np.array([np.cos(p) * np.sin(r), -np.cos(p) * np.cos(r), -np.sin(p)])
+    assert camera_pitch_roll(up) == pytest.approx((pitch, roll), abs=1e-9)
+    R = level_rotation(up)
+    assert np.allclose(R @ R.T, np.eye(3), atol=1e-12) and np.linalg.det(R) == pytest.approx(1.0)
+    assert np.allclose(R @ up, [0, -1, 0], atol=1e-12)
+    # the smallest rotation: its axis is horizontal in the camera (no turn about the up direction itself)
+    axis = np.cross(up, [0, -1, 0])
+    if np.linalg.norm(axis) > 1e-9:
+        assert np.allclose(R @ axis, axis, atol=1e-12)
+    assert np.allclose(level_rotation(-np.array([0, -1.0, 0])) @ [0, 1.0, 0], [0, -1, 0])
+    with pytest.raises(InputError, match="non-zero"):
+        level_rotation([0, 0, 0])
+
+
+def test_plot_lift_level_view_changes_only_panel_c(tmp_path):
+    pose = _pose()
+    kp = _project(pose)
+    a = _img(plot_lift(tmp_path / "a.png", kp, pose, H36M17, (1000, 1000)))
+    up = np.array([0.0, -np.cos(np.radians(25)), -np.sin(np.radians(25))])
+    b = _img(plot_lift(tmp_path / "b.png", kp, pose, H36M17, (1000, 1000), up_camera=up))
+    third = a.shape[1] // 3
+    np.testing.assert_array_equal(a[:, :2 * third], b[:, :2 * third])
+    assert np.abs(a[:, 2 * third:] - b[:, 2 * third:]).sum() > 100
+    # the level view of a camera with this up is the camera-frame plot of the pose rotated by level_rotation
+    c = _img(plot_lift(tmp_path / "c.png", kp, pose @ level_rotation(up).T, H36M17, (1000, 1000)))
+    assert np.abs(b[:, 2 * third:] - c[:, 2 * third:]).mean() < 0.012  # (the wrong way round: 0.026)
 
 
 def test_plot_lift_grid(tmp_path):

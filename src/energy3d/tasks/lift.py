@@ -708,7 +708,7 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
         from energy3d.data.gravity import horizon_up
 
         up = horizon_up(horizon, K[0].double().numpy())
-    world, gravity = _gravity(poses, out_layout, sequence is not None, up)
+    world, gravity, ups = _gravity(poses, out_layout, sequence is not None, up)
     reproj, diag = _reprojection_check(poses, K.numpy(), pts, kp_in, in_layout, out_layout, warnings)
     unseen = None
     if outside is not None:
@@ -765,7 +765,7 @@ def _lift_set(kp, out: Path, *, source, model, meta, ckpt, image_size=None, foca
         n = min(len(kp), max_plot)
         if n == 1:
             plot_lift(tmp / "lift.png", pts[0], poses[0], out_layout, image_size=tuple(sizes[0]), title=kp.names[0],
-                      image=image)
+                      image=image, up_camera=ups[0])
         else:
             plot_lift_grid(tmp / "lift.png", pts[:n], poses[:n], out_layout, names=kp.names[:n], max_people=n,
                            image_size=tuple(sizes[0]))
@@ -937,7 +937,8 @@ WORLD_FRAME = ("joints_world: a gravity-aligned frame, metres: +Y up, the person
 
 
 def _gravity(poses: np.ndarray, layout, sequence: bool, up_camera=None):
-    """World-frame joints ``(N, J, 3)`` and camera pitch/roll: one frame for a sequence, one per person otherwise.
+    """World-frame joints ``(N, J, 3)``, camera pitch/roll and world up in the camera frame: one for a
+    sequence, one per person otherwise.
 
     ``up_camera`` (from ``--horizon``) is used as given; otherwise up is estimated from the poses."""
     from energy3d.data.gravity import gravity_frame
@@ -947,13 +948,13 @@ def _gravity(poses: np.ndarray, layout, sequence: bool, up_camera=None):
     def one(p):
         _, w, info = gravity_frame(p, layout, up_camera=up_camera)
         return w, {"pitch_deg": round(float(info.pitch_deg), 1), "roll_deg": round(float(info.roll_deg), 1),
-                   "from": source}
+                   "from": source}, info.up_camera
 
     if sequence:
-        w, cam = one(poses)
-        return w, [cam]
+        w, cam, up = one(poses)
+        return w, [cam], [up]
     outs = [one(p[None]) for p in poses]
-    return np.concatenate([w for w, _ in outs]), [c for _, c in outs]
+    return np.concatenate([w for w, _, _ in outs]), [c for _, c, _ in outs], [u for _, _, u in outs]
 
 
 def _write_sequence_viewer(path, poses, pts, layout, seq: dict, size, title: str) -> None:

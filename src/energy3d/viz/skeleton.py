@@ -165,7 +165,28 @@ def _draw_3d(ax, pose, gt, layout, elev, azim, label, legend):
     ax.set_title(label, fontsize=10)
 
 
-def _draw_row(fig, rows, r, kp, pose, gt, layout, image_size, conf, name, novel_az, novel_el, image=None):
+def level_rotation(up_camera) -> np.ndarray:
+    """The rotation ``R`` (3, 3) that turns the world up ``up_camera`` (camera frame) into the camera's up ``(0, -1, 0)``.
+
+    The smallest such rotation (about the axis ``up x (0, -1, 0)``): the view of a level camera at
+    the same place and heading, so a rotation about the camera's vertical axis is one about the
+    world's vertical.
+    """
+    u = np.asarray(up_camera, dtype=np.float64).reshape(3)
+    n = np.linalg.norm(u)
+    if not np.isfinite(u).all() or n < 1e-9:
+        raise InputError(f"up_camera: expected a finite non-zero (3,) vector, got {up_camera!r}")
+    u = u / n
+    t = np.array([0.0, -1.0, 0.0])
+    v, c = np.cross(u, t), float(u @ t)
+    if c < -1 + 1e-12:  # upside down: half a turn about the camera's x axis
+        return np.diag([1.0, -1.0, -1.0])
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    return np.eye(3) + vx + vx @ vx / (1.0 + c)
+
+
+def _draw_row(fig, rows, r, kp, pose, gt, layout, image_size, conf, name, novel_az, novel_el, image=None,
+              up_camera=None):
     ax = fig.add_subplot(rows, 3, 3 * r + 1)
     prefix = f"{name}: " if name else ""
     _draw_2d(ax, kp, layout, image_size, conf, f"{prefix}(a) input 2D keypoints", image)
@@ -175,8 +196,13 @@ def _draw_row(fig, rows, r, kp, pose, gt, layout, image_size, conf, name, novel_
     ax.set_yticklabels([])  # the depth axis points at the viewer here; its ticks would overlap
     ax.set_ylabel("")
     ax = fig.add_subplot(rows, 3, 3 * r + 3, projection="3d")
-    _draw_3d(ax, pose, gt, layout, novel_el, -90.0 + novel_az,
-             f"(c) 3D, view turned {novel_az:g}° about vertical", legend=False)
+    label = f"(c) 3D, view turned {novel_az:g}° about vertical"
+    if up_camera is not None:  # turn about the world's vertical: the pose as a level camera would see it
+        R = level_rotation(up_camera)
+        pose = pose @ R.T
+        gt = None if gt is None else gt @ R.T
+        label = f"(c) 3D, level view turned {novel_az:g}° about the estimated vertical"
+    _draw_3d(ax, pose, gt, layout, novel_el, -90.0 + novel_az, label, legend=False)
 
 
 def _save(fig, path) -> Path:
@@ -200,6 +226,7 @@ def plot_lift(
     novel_elevation_deg: float = 10.0,
     dpi: int = 100,
     image=None,
+    up_camera=None,
 ) -> Path:
     """Save one PNG showing a 2D input and its 3D lift: input, camera view, novel view.
 
@@ -217,6 +244,10 @@ def plot_lift(
         novel_elevation_deg: elevation of the panel (c) viewpoint above the horizontal, degrees.
         dpi: resolution; the image is ``1500 x 500`` pixels at 100 dpi.
         image: optional ``(H, W, 3)`` RGB photo drawn under the 2D keypoints of panel (a).
+        up_camera: optional world up in the camera frame (e.g. ``gravity_frame``'s estimate or
+            :func:`energy3d.data.gravity.horizon_up`): panel (c) then shows the pose as a level
+            camera would (:func:`level_rotation`), turned about the world's vertical; without it,
+            about the camera's.
 
     Returns:
         The path written.
@@ -248,7 +279,8 @@ def plot_lift(
             raise InputError(f"image: expected shape (H, W, 3), got {image.shape}")
         size = size or (image.shape[1], image.shape[0])
     fig = _new_figure(1, dpi)
-    _draw_row(fig, 1, 0, kp, pose, gt, layout, size, conf, None, novel_azimuth_deg, novel_elevation_deg, image)
+    _draw_row(fig, 1, 0, kp, pose, gt, layout, size, conf, None, novel_azimuth_deg, novel_elevation_deg, image,
+              up_camera=up_camera)
     fig.subplots_adjust(left=0.05, right=0.98, bottom=0.1, top=0.86 if title else 0.92, wspace=0.15)
     if title:
         fig.suptitle(title, fontsize=12)
