@@ -17,9 +17,10 @@ per pose of inference (IGE: initialiser + observed block + T closed-form gradien
 
 Usage: python benchmarks/bench_lift_accuracy.py [--runs runs] [--out benchmarks/results]
        [--only RUN ...] [--replot]
-       python benchmarks/bench_lift_accuracy.py --table-only --suffix=-all --tag all
-       (Table 1 of the models trained on every motion source, ``configs/lift/all/``, run names
-       ``NAME-all``, each evaluated in the 2D geometry it trained on -> ``lift_table1_all.json``)
+       python benchmarks/bench_lift_accuracy.py [--table-only] --suffix=-all --tag all
+       (Fig. 4 and Table 1 of the models trained on every motion source, ``configs/lift/all/``, run
+       names ``NAME-all``, each evaluated in the 2D geometry it trained on -> ``lift_fig4_all.json/png``,
+       ``lift_table1_all.json``; ``--table-only``: Table 1 alone)
 """
 
 from __future__ import annotations
@@ -84,21 +85,22 @@ def main(argv=None):
 
     if args.table_only:
         return _table1(runs, out, ds, info, args.suffix, args.tag)
+    sfx, fig_name = args.suffix, "lift_fig4" + (f"_{args.tag}" if args.tag else "")
     fig4 = []
     for name in BASELINES:
-        if (runs / f"{name}-gt" / "best.json").exists():
-            fig4.append({"family": f"base{name[-1]}", **_eval(runs / f"{name}-gt", ds, "gt")})
-    if (runs / "b128-1-gt" / "best.json").exists():
-        fig4.append({"family": "ige", **_eval(runs / "b128-1-gt", ds, "gt"), "model": "ige0 (= b128-1)"})
+        if (runs / f"{name}-gt{sfx}" / "best.json").exists():
+            fig4.append({"family": f"base{name[-1]}", **_eval(runs / f"{name}-gt{sfx}", ds, "gt")})
+    if (runs / f"b128-1-gt{sfx}" / "best.json").exists():
+        fig4.append({"family": "ige", **_eval(runs / f"b128-1-gt{sfx}", ds, "gt"), "model": "ige0 (= b128-1)"})
     for T in IGE_T:
-        if (runs / f"ige{T}-gt" / "best.json").exists():
-            fig4.append({"family": "ige", **_eval(runs / f"ige{T}-gt", ds, "gt")})
+        if (runs / f"ige{T}-gt{sfx}" / "best.json").exists():
+            fig4.append({"family": "ige", **_eval(runs / f"ige{T}-gt{sfx}", ds, "gt")})
     by_step = []  # the trained IGE-8 stopped after t = 0..8 inner steps: what the steps themselves add
-    if (runs / "ige8-gt" / "best.json").exists():
+    if (runs / f"ige8-gt{sfx}" / "best.json").exists():
         for t in range(9):
-            r = _eval(runs / "ige8-gt", ds, "gt", steps=t)
+            r = _eval(runs / f"ige8-gt{sfx}", ds, "gt", steps=t)
             by_step.append({"steps": t, "macs": r["macs"], "average": r["average"]})
-    (out / "lift_fig4.json").write_text(json.dumps({**info, "rows": fig4, "ige8_by_step": by_step}, indent=2))
+    (out / f"{fig_name}.json").write_text(json.dumps({**info, "rows": fig4, "ige8_by_step": by_step}, indent=2))
     print(f"{'model':18s} {'params':>9s} {'MACs':>10s} {'MPJPE':>7s} {'P1a':>7s} {'PA-MPJPE':>9s}")
     for r in fig4:
         a = r["average"]
@@ -106,8 +108,8 @@ def main(argv=None):
     if by_step:
         print("IGE-8 (GT) stopped after t steps, PA-MPJPE:",
               " ".join(f"t={r['steps']}: {r['average']['pa_mpjpe_mm']:.1f}" for r in by_step))
-    _plot(fig4, out / "lift_fig4.png")
-    _table1(runs, out, ds, info)
+    _plot(fig4, out / f"{fig_name}.png")
+    _table1(runs, out, ds, info, sfx, args.tag)
 
 
 def _table1(runs: Path, out: Path, ds, info: dict, suffix: str = "", tag: str = "") -> None:
