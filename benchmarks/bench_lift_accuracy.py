@@ -78,7 +78,7 @@ def main(argv=None):
         _plot(json.loads((out / "lift_fig4.json").read_text())["rows"], out / "lift_fig4.png")
         return
     if args.only:
-        return _update_fig4(args.only, runs, out)
+        return _update_fig4(args.only, runs, out, args.tag)
     ds = load_lifting_split(LiftDataConfig(), "test")
     info = {"data": f"Bandai test split, {len(ds)} poses (10 fps, one virtual camera each, seed 0)",
             "command": "python " + " ".join(sys.argv), "torch": torch.__version__, "machine": platform.processor() or platform.machine()}
@@ -151,17 +151,17 @@ def _base(model: str, suffix: str = "") -> str:
     return model.rsplit("-", 1)[0]
 
 
-def _update_fig4(names, runs: Path, out: Path) -> None:
-    """Re-evaluate some Fig. 4 runs and replace their rows in ``lift_fig4.json`` (each row keeps the
-    date it was evaluated, so a file updated this way says which rows are newer)."""
-    path = out / "lift_fig4.json"
+def _update_fig4(names, runs: Path, out: Path, tag: str = "") -> None:
+    """Re-evaluate some Fig. 4 runs and replace their rows in ``lift_fig4[_TAG].json`` (each row keeps
+    the date it was evaluated, so a file updated this way says which rows are newer)."""
+    path = out / ("lift_fig4" + (f"_{tag}" if tag else "") + ".json")
     doc = json.loads(path.read_text())
     ds = load_lifting_split(LiftDataConfig(), "test")
     for name in names:
         run = runs / name
         if not (run / "best.json").exists():
             raise SystemExit(f"bench_lift_accuracy: {run / 'best.json'} not found")
-        base = name.rsplit("-", 1)[0]
+        base = name.split("-gt")[0]
         family = "ige" if base.startswith("ige") else f"base{base[-1]}"
         row = {"family": family, **_eval(run, ds, "gt"), "evaluated": time.strftime("%Y-%m-%d")}
         keys = [i for i, r in enumerate(doc["rows"]) if r["model"] == row["model"]]
@@ -174,7 +174,7 @@ def _update_fig4(names, runs: Path, out: Path) -> None:
               f"PA-MPJPE {a['pa_mpjpe_mm']:.1f}")
     doc["updated_rows"] = sorted(set(doc.get("updated_rows", [])) | set(names))
     path.write_text(json.dumps(doc, indent=2))
-    _plot(doc["rows"], out / "lift_fig4.png")
+    _plot(doc["rows"], path.with_suffix(".png"))
     print(f"wrote {path}")
 
 
