@@ -41,6 +41,8 @@ from energy3d.tasks.lift import BUNDLED_LIFTER, lift_file
 from energy3d.viz.skeleton import plot_lift
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from bench_gravity import angle_deg  # noqa: E402
 UPRIGHT = ("02", "04", "05")
 """Photos whose (detected) person stands or runs upright in front of a camera near eye level."""
 
@@ -49,11 +51,6 @@ def pitch_deg(pose: np.ndarray, layout) -> float:
     """Pelvis -> thorax pitch (degrees) of a camera-frame pose ``(J, 3)``; positive = top towards the camera."""
     v = pose[layout.index("thorax")] - pose[layout.index("pelvis")]
     return float(np.degrees(np.arctan2(-v[2], -v[1])))
-
-
-def angle_deg(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.degrees(np.arccos(np.clip(a @ b / np.linalg.norm(a) / np.linalg.norm(b), -1.0, 1.0))))
 
 
 def lift_photo(keypoints: Path, checkpoint, *, with_K: bool = False):
@@ -90,23 +87,23 @@ def main(argv=None) -> int:
         row = {"photo": f.stem, "pitch_deg": round(pitch, 1), "upright": f.stem[:2] in UPRIGHT}
         title = f"{f.stem}: pelvis->thorax pitch {pitch:+.1f}°"
         line = f"{f.stem:52s} pitch {pitch:+6.1f}°"
+        info = gravity_frame(pose[None], layout)[2]  # lift's own estimate of up (poses.json "camera")
+        up = info.up_camera
         if f.stem in horizons:
-            up_h = horizon_up(horizons[f.stem]["points"], K)
+            up = up_h = horizon_up(horizons[f.stem]["points"], K)
             cam_pitch, cam_roll = camera_pitch_roll(up_h)
-            _, _, info = gravity_frame(pose[None], layout)
             lean = pitch - cam_pitch
             row.update(horizon_camera_pitch_deg=round(cam_pitch, 1), horizon_camera_roll_deg=round(cam_roll, 1),
                        lean_from_vertical_deg=round(lean, 1),
-                       torso_angle_from_vertical_deg=round(angle_deg(pose[layout.index("thorax")] - pose[layout.index("pelvis")], up_h), 1),
+                       torso_angle_from_vertical_deg=round(float(angle_deg(pose[layout.index("thorax")] - pose[layout.index("pelvis")], up_h)), 1),
                        lift_camera_pitch_deg=round(info.pitch_deg, 1), lift_camera_roll_deg=round(info.roll_deg, 1),
-                       lift_up_error_deg=round(angle_deg(info.up_camera, up_h), 1))
+                       lift_up_error_deg=round(float(angle_deg(info.up_camera, up_h)), 1))
             title += f" (camera {cam_pitch:+.0f}° down by the horizon: lean {lean:+.1f}°)"
             line += (f"  horizon: camera pitch {cam_pitch:+5.1f}°, body lean {lean:+6.1f}°; "
                      f"lift's up {row['lift_up_error_deg']:4.1f}° off")
         photo = Path(args.photos) / f"{f.stem}.jpg"
         image = load_rgb(photo) if photo.is_file() else None
         # panel (c) about the world's vertical: the horizon's where there is one, else lift's estimate
-        up = up_h if f.stem in horizons else gravity_frame(pose[None], layout)[2].up_camera
         plot_lift(out_dir / f"{f.stem}.png", pts, pose, layout, image=image, title=title, up_camera=up)
         rows.append(row)
         print(line)
